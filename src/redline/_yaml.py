@@ -1,0 +1,132 @@
+"""YAML loading that remembers where each value came from.
+
+Configuration and policy errors must name the file, line and column. PyYAML's
+composer keeps marks on every node; we build the plain Python value and, beside
+it, a map from each value's path (a tuple of keys and indexes) to its 1-based
+line and column.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+Path = tuple[str | int, ...]
+Marks = dict[Path, tuple[int, int]]
+
+
+def load(text: str, source: str) -> tuple[Any, Marks]:
+    """Parse ``text`` (read from ``source``) into plain values and marks."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(
+            f"not valid YAML: {exc.problem}",
+            path=source,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+            fix="check indentation and quoting around this point",
+        ) from None
+    marks: Marks = {}
+    if node is None:
+        return None, marks
+    return _build(node, (), marks, source), marks
+
+
+def _build(node: yaml.Node, path: Path, marks: Marks, source: str) -> Any:
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            raw_key = _scalar(key_node)
+            if not isinstance(raw_key, str | int | float | bool):
+                raise _at(key_node, source, "mapping keys must be plain scalars")
+            key = str(raw_key)
+            if key in out:
+                raise ConfigError(
+                    f"key {key!r} appears twice",
+                    path=source,
+                    line=key_node.start_mark.line + 1,
+                    column=key_node.start_mark.column + 1,
+                    fix="remove or merge the repeated key",
+                )
+            out[key] = _build(value_node, (*path, key), marks, source)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [
+            _build(item, (*path, i), marks, source) for i, item in enumerate(node.value)
+        ]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        return node
+    return _LOADER.construct_object(node, deep=True)
+
+
+# a loader used only to turn scalar nodes into values with YAML's own rules
+_LOADER = yaml.SafeLoader("")
+
+
+def _at(node: yaml.Node, source: str, message: str) -> ConfigError:
+    return ConfigError(
+        message,
+        path=source,
+        line=node.start_mark.line + 1,
+        column=node.start_mark.column + 1,
+    )
+
+
+def locate(marks: Marks, loc: Sequence[str | int]) -> tuple[int, int] | None:
+    """The line and column of the deepest known prefix of ``loc``."""
+    path = tuple(loc)
+    while path:
+        if path in marks:
+            return marks[path]
+        path = path[:-1]
+    return marks.get(())
+
+
+def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
+    """Turn the first error of a pydantic ``ValidationError`` into a
+    :class:`ConfigError` that points at the offending line."""
+    first = exc.errors(include_url=False, include_input=False)[0]
+    loc = [part for part in first["loc"] if not _is_union_tag(part)]
+    where = locate(marks, loc)
+    field = ".".join(str(part) for part in loc) or "(top level)"
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key {field!r}"
+        fix = "remove it or check its spelling against the documented keys"
+    elif kind == "missing":
+        message = f"{field}: required key is missing"
+        fix = f"add {loc[-1]!r} here" if loc else None
+    else:
+        message = f"{field}: {first['msg']}"
+        fix = None
+    return ConfigError(
+        message,
+        path=source,
+        line=where[0] if where else None,
+        column=where[1] if where else None,
+        fix=fix,
+    )
+
+
+_UNION_TAG = re.compile(
+    r"^(?:[A-Z]\w*Spec|str|int|float|bool|none|function-\w+.*|\w+\[.*\])$"
+)
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic puts the name of each union member it tried into the location;
+    # every model in this package is named *Spec so they can be told apart
+    # from keys a user wrote
+    return isinstance(part, str) and _UNION_TAG.match(part) is not None

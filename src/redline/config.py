@@ -1,0 +1,323 @@
+"""The gateway's configuration: one YAML file plus environment variables.
+
+Loaded once into frozen, typed objects. Every error names the file, line and
+column and says how to fix it; secret values never appear in messages.
+
+Environment variables override the file: ``REDLINE_HOST``, ``REDLINE_PORT``,
+``REDLINE_DATA_DIR``, ``REDLINE_POLICY`` and ``REDLINE_LOG_LEVEL``. Command-line
+options override both.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from . import _yaml
+from .errors import ConfigError
+from .sensitive import Sensitive
+
+DEFAULT_CONFIG_NAME = "redline.yaml"
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SecretSpec(_Spec):
+    """Where a secret comes from: an environment variable or a file."""
+
+    env: str | None = None
+    file: str | None = None
+
+    def resolve(self, base: Path, where: str) -> Sensitive[str]:
+        if (self.env is None) == (self.file is None):
+            raise ConfigError(
+                f"{where}: give exactly one of 'env' or 'file'",
+                fix="write {env: VARIABLE_NAME} or {file: /path/to/secret}",
+            )
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ConfigError(
+                    f"{where}: environment variable {self.env} is not set",
+                    fix=f"export {self.env} before starting Redline",
+                )
+            return Sensitive(value.strip())
+        assert self.file is not None
+        path = (base / self.file).expanduser()
+        try:
+            return Sensitive(path.read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(
+                f"{where}: cannot read secret file {path} ({exc.strerror})",
+                fix="check the path and that Redline may read it",
+            ) from None
+
+
+class TlsSpec(_Spec):
+    cert_file: str
+    key_file: str
+
+
+class ServerSpec(_Spec):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    data_dir: str = "./redline-data"
+    # largest request body accepted, before and after decompression
+    max_body_bytes: Annotated[int, Field(gt=0)] = 2 * 1024 * 1024
+    max_events_per_request: Annotated[int, Field(gt=0)] = 2000
+    # behind a load balancer: the header carrying the client address, and the
+    # peers allowed to set it (anyone else's header is ignored)
+    client_ip_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1/32", "::1/128")
+    # origins a browser may send from; "*" echoes any origin
+    cors_origins: tuple[str, ...] = ("*",)
+    tls: TlsSpec | None = None
+    shutdown_timeout: Annotated[float, Field(gt=0)] = 10.0
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is not an IP network; write e.g. 10.0.0.0/8"
+                ) from None
+        return value
+
+
+class OutboxSpec(_Spec):
+    # "power": each commit reaches the disk (fsync), surviving power loss.
+    # "process": survives a crash of Redline, not of the machine.
+    durability: Literal["power", "process"] = "power"
+    max_events: Annotated[int, Field(gt=0)] = 1_000_000
+    retry_initial_seconds: Annotated[float, Field(gt=0)] = 2.0
+    retry_max_seconds: Annotated[float, Field(gt=0)] = 60.0
+    # after this many attempts a retryable failure becomes a dead letter
+    max_attempts: Annotated[int, Field(gt=0)] = 20
+
+
+class LogSpec(_Spec):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class DestinationSpec(_Spec):
+    type: Literal["local", "mixpanel"]
+    # mixpanel: the residency region, or a base URL (for proxies and tests)
+    region: Literal["us", "eu", "in"] = "us"
+    base_url: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    max_batch: Annotated[int, Field(gt=0, le=2000)] = 50
+
+
+class ForwardSpec(_Spec):
+    destination: str
+    # the upstream project token put in place of the ingest key
+    token: SecretSpec | None = None
+    # credentials for Mixpanel's /import: "user:secret" of a service account,
+    # or a legacy project API secret
+    import_secret: SecretSpec | None = None
+    project_id: str | None = None
+
+
+class ProjectSpec(_Spec):
+    ingest_keys: tuple[str, ...] = Field(min_length=1)
+    forward: tuple[ForwardSpec, ...] = Field(min_length=1)
+
+
+class ConfigSpec(_Spec):
+    server: ServerSpec = ServerSpec()
+    outbox: OutboxSpec = OutboxSpec()
+    log: LogSpec = LogSpec()
+    policy: str | None = None
+    destinations: dict[str, DestinationSpec] = Field(
+        default_factory=lambda: {"local": DestinationSpec(type="local")}
+    )
+    projects: dict[str, ProjectSpec] = Field(min_length=1)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Upstream:
+    """One destination of one project, with its resolved credentials."""
+
+    destination: str
+    spec: DestinationSpec
+    token: Sensitive[str] | None
+    import_secret: Sensitive[str] | None
+    project_id: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Project:
+    name: str
+    upstreams: tuple[Upstream, ...]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Config:
+    spec: ConfigSpec
+    source: str  # the file it came from, or "<built-in>"
+    base_dir: Path
+    policy_path: Path
+    data_dir: Path
+    # ingest key -> project; the keys are public, but still never logged whole
+    keys: Mapping[str, Project]
+    projects: Mapping[str, Project]
+
+    @property
+    def server(self) -> ServerSpec:
+        return self.spec.server
+
+
+def default_config_text() -> str:
+    return resources.files("redline.defaults").joinpath("redline.yaml").read_text()
+
+
+def default_policy_path() -> Path:
+    return Path(str(resources.files("redline.defaults").joinpath("policy.yaml")))
+
+
+def load(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
+    """Load the config at ``path``, or the built-in example when None.
+
+    ``overrides`` are server settings from the command line (``host``,
+    ``port``, ``data_dir``, ``policy``) and win over the environment.
+    """
+    env = os.environ if environ is None else environ
+    if path is None:
+        source, text, base = "<built-in redline.yaml>", default_config_text(), None
+    else:
+        file = Path(path)
+        source = str(file)
+        try:
+            text = file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot read config file ({exc.strerror})",
+                path=source,
+                fix="pass an existing file to --config",
+            ) from None
+        base = file.resolve().parent
+    raw, marks = _yaml.load(text, source)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError("the config must be a mapping", path=source, line=1)
+
+    raw = _apply_overrides(raw, env, overrides or {})
+    try:
+        spec = ConfigSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _yaml.validation_error(exc, marks, source) from None
+    return _compile(spec, source, marks, base or Path.cwd())
+
+
+def _apply_overrides(
+    raw: dict[str, Any], env: Mapping[str, str], cli: Mapping[str, Any]
+) -> dict[str, Any]:
+    server = dict(raw.get("server") or {})
+    names = {"host": "REDLINE_HOST", "port": "REDLINE_PORT", "data_dir": "REDLINE_DATA_DIR"}
+    for key, var in names.items():
+        if env.get(var):
+            server[key] = env[var]
+        if cli.get(key) is not None:
+            server[key] = cli[key]
+    out = dict(raw)
+    if server:
+        out["server"] = server
+    if env.get("REDLINE_POLICY"):
+        out["policy"] = env["REDLINE_POLICY"]
+    if cli.get("policy") is not None:
+        out["policy"] = str(cli["policy"])
+    if env.get("REDLINE_LOG_LEVEL"):
+        out["log"] = {**(raw.get("log") or {}), "level": env["REDLINE_LOG_LEVEL"].lower()}
+    return out
+
+
+def _compile(spec: ConfigSpec, source: str, marks: _yaml.Marks, base: Path) -> Config:
+    def err(loc: tuple[str | int, ...], message: str, fix: str) -> ConfigError:
+        where = _yaml.locate(marks, loc)
+        return ConfigError(
+            message,
+            path=source,
+            line=where[0] if where else None,
+            column=where[1] if where else None,
+            fix=fix,
+        )
+
+    keys: dict[str, Project] = {}
+    projects: dict[str, Project] = {}
+    for name, project_spec in spec.projects.items():
+        upstreams = []
+        for i, fwd in enumerate(project_spec.forward):
+            loc = ("projects", name, "forward", i)
+            dest = spec.destinations.get(fwd.destination)
+            if dest is None:
+                raise err(
+                    (*loc, "destination"),
+                    f"project {name!r} forwards to unknown destination "
+                    f"{fwd.destination!r}",
+                    "define it under 'destinations' or fix the name",
+                )
+            where = f"projects.{name}.forward[{i}]"
+            try:
+                token = fwd.token.resolve(base, f"{where}.token") if fwd.token else None
+                secret = (
+                    fwd.import_secret.resolve(base, f"{where}.import_secret")
+                    if fwd.import_secret
+                    else None
+                )
+            except ConfigError as exc:
+                raise err(loc, exc.reason, exc.fix or "") from None
+            if dest.type == "mixpanel" and token is None:
+                raise err(
+                    loc,
+                    f"project {name!r} forwards to Mixpanel without a token",
+                    "add token: {env: VARIABLE} with the upstream project token",
+                )
+            upstreams.append(
+                Upstream(fwd.destination, dest, token, secret, fwd.project_id)
+            )
+        project = Project(name, tuple(upstreams))
+        projects[name] = project
+        for key in project_spec.ingest_keys:
+            if key in keys:
+                raise err(
+                    ("projects", name, "ingest_keys"),
+                    "an ingest key is used by two projects",
+                    "give each project its own keys",
+                )
+            keys[key] = project
+
+    if spec.policy is None:
+        policy_path = default_policy_path()
+    else:
+        policy_path = (base / spec.policy).expanduser()
+    # relative paths are relative to the config file (the working directory
+    # for the built-in config)
+    data_dir = (base / spec.server.data_dir).expanduser()
+    return Config(
+        spec=spec,
+        source=source,
+        base_dir=base,
+        policy_path=policy_path,
+        data_dir=data_dir,
+        keys=keys,
+        projects=projects,
+    )

@@ -1,0 +1,1 @@
+"""The example configuration and policy Redline starts with when given none."""

@@ -1,0 +1,24 @@
+"""The destination seam: where sanitised events finally go."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..events import Event
+
+
+class Destination(Protocol):
+    """Sends batches of sanitised events of one project to one place.
+
+    ``send`` either returns (every event delivered) or raises
+    ``DeliveryError``; a partial rejection lists the rejected batch indexes
+    in ``DeliveryError.rejected`` and counts the rest as delivered.
+    Destinations must be idempotent by ``Event.insert_id``.
+    """
+
+    max_batch: int
+
+    async def send(self, events: Sequence[Event]) -> None: ...
+
+    async def aclose(self) -> None: ...

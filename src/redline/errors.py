@@ -1,0 +1,106 @@
+"""The exception tree.
+
+Callers catch :class:`RedlineError`; the gateway turns the request errors into
+the vendor's own error response and the CLI maps each class to an exit code.
+Messages never carry event values or credentials.
+"""
+
+from __future__ import annotations
+
+
+class RedlineError(Exception):
+    """Base of every error Redline raises on purpose."""
+
+    exit_code = 1
+
+
+class ConfigError(RedlineError):
+    """A configuration or policy file is wrong.
+
+    The message names the file, the line and column where known, what is
+    wrong, and how to fix it.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        column: int | None = None,
+        fix: str | None = None,
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.column = column
+        self.fix = fix
+        self.reason = message
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        where = self.path or "<config>"
+        if self.line is not None:
+            where += f":{self.line}"
+            if self.column is not None:
+                where += f":{self.column}"
+        text = f"{where}: {self.reason}"
+        if self.fix:
+            text += f" (fix: {self.fix})"
+        return text
+
+
+class RequestError(RedlineError):
+    """A client request cannot be accepted as it is.
+
+    ``status`` is the HTTP status the vendor would answer with; the message
+    describes the problem in shape only (sizes, field names), never values.
+    """
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class PayloadTooLarge(RequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=413)
+
+
+class Unauthorized(RequestError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, status=401)
+
+
+class OutboxFull(RedlineError):
+    """The outbox is at its limit; the client should retry later."""
+
+    def __init__(self, retry_after: int) -> None:
+        self.retry_after = retry_after
+        super().__init__("outbox is full")
+
+
+class DeliveryError(RedlineError):
+    """A destination refused or failed a batch.
+
+    ``permanent`` errors send events to the dead-letter table; the others are
+    retried with backoff, waiting at least ``retry_after`` seconds if given.
+    ``too_large`` asks the forwarder to split the batch.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        permanent: bool = False,
+        retry_after: float | None = None,
+        too_large: bool = False,
+        rejected: dict[int, str] | None = None,
+    ) -> None:
+        self.permanent = permanent
+        self.retry_after = retry_after
+        self.too_large = too_large
+        # index within the batch -> reason, for partial rejections
+        self.rejected = rejected or {}
+        super().__init__(message)
