@@ -1,0 +1,807 @@
+"""The durable outbox on one machine: SQLite in WAL mode with group commit.
+
+What ``append`` promises once it has returned, by ``durability``:
+
+``"power"`` (``PRAGMA synchronous=FULL``)
+    Every commit fsyncs the write-ahead log before ``append`` returns.
+    Against a process crash (an exception, the OOM killer, ``SIGKILL``):
+    every acknowledged record survives. Against power loss or a kernel
+    crash: every acknowledged record survives too, provided the disk honours
+    fsync (no volatile write cache that lies about flushing).
+
+``"process"`` (``PRAGMA synchronous=NORMAL``)
+    A commit is written to the log but not fsynced; the log is fsynced only
+    when it is checkpointed into the database. Against a process crash,
+    including ``SIGKILL``: every acknowledged record survives, because the
+    kernel already holds the written pages. Against power loss or a kernel
+    crash: the transactions committed since the last checkpoint may be lost,
+    whole (never half a transaction), and the database stays consistent.
+
+Either way an ack, retry or bury lost in a crash only means the record is
+handed out again: delivery is at least once, and destinations deduplicate by
+``insert_id``. A leased record that was never acked is due again after a
+restart (leases live in memory); a retry delay survives a restart.
+
+Threads. One writer thread owns the writing connection. ``append``, ``lease``,
+``ack``, ``retry``, ``bury`` and ``replay`` go onto its queue; the thread
+takes everything that is waiting, runs it in ONE transaction (each call in
+its own savepoint, so one bad call fails alone), commits once, and resolves
+every caller's future with a single ``call_soon_threadsafe``. A failed commit
+fails every call of that transaction with :class:`OutboxUnavailable`; none
+of them is reported as done. ``stats``, ``routes`` and ``dead_letters`` only
+read, so they run in a worker thread on a connection of their own; WAL lets
+them read while the writer writes.
+
+Lifecycle::
+
+    outbox = await SqliteOutbox.open(path, durability="power")
+    ...
+    await outbox.close()
+
+or ``async with SqliteOutbox(path) as outbox: ...``. ``start`` (called by
+both) opens the file, creates the schema and counts the stored records; every
+method must then be called from the loop that called ``start``.
+
+Order: ``lease`` hands out a route's due records by due time, then by id.
+Fresh records are due when appended, so they come out oldest first; a
+retried record takes its place again when its delay is over.
+
+The CLI helpers :func:`read_stats`, :func:`read_dead_letters` and
+:func:`replay_dead_letters` use plain ``sqlite3`` calls and are safe to run
+while a gateway has the file open. A running gateway does not see a replay
+done by the CLI until its forwarders poll again, and its in-memory depth
+(which ``OutboxFull`` is measured against) leaves those records out until it
+restarts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final, Generic, Literal, TypeVar
+
+from ..errors import OutboxFull, RedlineError
+from ._base import DeadLetter, Entry, Leased, RouteStats
+
+__all__ = [
+    "OutboxUnavailable",
+    "SqliteOutbox",
+    "read_dead_letters",
+    "read_stats",
+    "replay_dead_letters",
+]
+
+logger = logging.getLogger("redline.outbox")
+
+Durability = Literal["power", "process"]
+Listener = Callable[[set[str]], None]
+
+_SYNCHRONOUS: Final[dict[str, str]] = {"power": "FULL", "process": "NORMAL"}
+_BUSY_TIMEOUT_MS: Final = 5_000
+_SCHEMA_VERSION: Final = 1
+# the seconds an OutboxFull tells clients to wait
+FULL_RETRY_AFTER_SECONDS: Final = 5
+# the most queued calls one transaction takes, to bound its latency
+_MAX_CALLS_PER_TRANSACTION: Final = 4_096
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    route TEXT NOT NULL,
+    insert_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INT NOT NULL DEFAULT 0,
+    not_before REAL NOT NULL,
+    enqueued_at REAL NOT NULL,
+    last_error TEXT
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (route, not_before, id);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    route TEXT NOT NULL,
+    insert_id TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    reason TEXT NOT NULL,
+    attempts INT NOT NULL,
+    failed_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS dead_letters_route ON dead_letters (route, id);
+"""
+
+_INSERT: Final = (
+    "INSERT INTO outbox (route, insert_id, payload, attempts, not_before,"
+    " enqueued_at) VALUES (?, ?, ?, 0, ?, ?)"
+)
+
+T = TypeVar("T")
+
+
+class OutboxUnavailable(RedlineError):
+    """The outbox could not store or serve a call; nothing was reported done.
+
+    The message names the SQLite error class, never a stored value.
+    """
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    """A connection in manual-transaction mode; patched by tests."""
+    return sqlite3.connect(
+        str(path),
+        timeout=_BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+    )
+
+
+def _unavailable(what: str, exc: BaseException) -> OutboxUnavailable:
+    return OutboxUnavailable(f"outbox {what} failed ({type(exc).__name__})")
+
+
+# --- calls queued for the writer thread ---------------------------------
+
+
+@dataclasses.dataclass(slots=True)
+class _Done(Generic[T]):
+    """What a call did, applied on the loop once its transaction committed."""
+
+    result: T
+    depth_delta: int = 0
+    routes: frozenset[str] = frozenset()
+
+
+class _Call(Generic[T]):
+    __slots__ = ("done", "error", "future", "leased", "run")
+
+    def __init__(
+        self,
+        run: Callable[[_Writer], _Done[T]],
+        future: asyncio.Future[T],
+    ) -> None:
+        self.run = run
+        self.future = future
+        self.done: _Done[T] | None = None
+        self.error: BaseException | None = None
+        # ids this call leased, released again if its transaction fails
+        self.leased: list[int] = []
+
+
+class _Append(_Call[None]):
+    __slots__ = ("entries",)
+
+    def __init__(self, entries: Sequence[Entry], future: asyncio.Future[None]):
+        super().__init__(self._insert, future)
+        self.entries = entries
+
+    def _insert(self, writer: _Writer) -> _Done[None]:
+        now = writer.clock()
+        writer.conn.executemany(
+            _INSERT,
+            [(e.route, e.insert_id, e.payload, now, now) for e in self.entries],
+        )
+        routes = frozenset(e.route for e in self.entries)
+        return _Done(None, len(self.entries), routes)
+
+
+_STOP: Final = object()
+
+
+class _Writer:
+    """State owned by the writer thread: its connection and the leases."""
+
+    def __init__(self, conn: sqlite3.Connection, clock: Callable[[], float]):
+        self.conn = conn
+        self.clock = clock
+        # route -> ids handed out and not yet acked, retried or buried
+        self.leased: dict[str, set[int]] = {}
+        self.lease_route: dict[int, str] = {}
+
+    def release(self, ids: Iterable[int]) -> None:
+        for id_ in ids:
+            route = self.lease_route.pop(id_, None)
+            if route is not None:
+                held = self.leased[route]
+                held.discard(id_)
+                if not held:
+                    del self.leased[route]
+
+
+class _Lease(_Call[list[Leased]]):
+    __slots__ = ("limit", "route")
+
+    def __init__(
+        self, route: str, limit: int, future: asyncio.Future[list[Leased]]
+    ) -> None:
+        super().__init__(self._select, future)
+        self.route = route
+        self.limit = limit
+
+    def _select(self, w: _Writer) -> _Done[list[Leased]]:
+        route = self.route
+        held = w.leased.get(route, set())
+        rows = w.conn.execute(
+            "SELECT id, insert_id, payload, attempts, enqueued_at FROM outbox"
+            " WHERE route = ? AND not_before <= ?"
+            " ORDER BY not_before, id LIMIT ?",
+            (route, w.clock(), self.limit + len(held)),
+        ).fetchall()
+        out = [
+            Leased(id_, route, insert_id, bytes(payload), attempts, enqueued_at)
+            for id_, insert_id, payload, attempts, enqueued_at in rows
+            if id_ not in held
+        ][: self.limit]
+        if out:
+            held = w.leased.setdefault(route, set())
+            for leased in out:
+                held.add(leased.id)
+                w.lease_route[leased.id] = route
+                self.leased.append(leased.id)
+        return _Done(out)
+
+
+def _ack(ids: Sequence[int]) -> Callable[[_Writer], _Done[None]]:
+    def run(w: _Writer) -> _Done[None]:
+        # released first: if this fails the records are due again rather
+        # than held for ever (at least once, never lost)
+        w.release(ids)
+        cur = w.conn.executemany(
+            "DELETE FROM outbox WHERE id = ?", [(id_,) for id_ in ids]
+        )
+        return _Done(None, -cur.rowcount)
+
+    return run
+
+
+def _retry(
+    ids: Sequence[int], delay: float, reason: str
+) -> Callable[[_Writer], _Done[None]]:
+    def run(w: _Writer) -> _Done[None]:
+        w.release(ids)
+        not_before = w.clock() + max(delay, 0.0)
+        w.conn.executemany(
+            "UPDATE outbox SET attempts = attempts + 1, not_before = ?,"
+            " last_error = ? WHERE id = ?",
+            [(not_before, reason, id_) for id_ in ids],
+        )
+        return _Done(None)
+
+    return run
+
+
+def _bury(ids: Sequence[int], reason: str) -> Callable[[_Writer], _Done[None]]:
+    def run(w: _Writer) -> _Done[None]:
+        w.release(ids)
+        now = w.clock()
+        w.conn.executemany(
+            "INSERT INTO dead_letters"
+            " (route, insert_id, payload, reason, attempts, failed_at)"
+            " SELECT route, insert_id, payload, ?, attempts + 1, ?"
+            " FROM outbox WHERE id = ?",
+            [(reason, now, id_) for id_ in ids],
+        )
+        cur = w.conn.executemany(
+            "DELETE FROM outbox WHERE id = ?", [(id_,) for id_ in ids]
+        )
+        return _Done(None, -cur.rowcount)
+
+    return run
+
+
+def _replay(
+    conn: sqlite3.Connection, route: str | None, now: float
+) -> tuple[int, frozenset[str]]:
+    where, args = ("WHERE route = ?", (route,)) if route is not None else ("", ())
+    routes = frozenset(
+        r
+        for (r,) in conn.execute(
+            f"SELECT DISTINCT route FROM dead_letters {where}", args
+        )
+    )
+    cur = conn.execute(
+        "INSERT INTO outbox (route, insert_id, payload, attempts, not_before,"
+        " enqueued_at) SELECT route, insert_id, payload, 0, ?, ?"
+        f" FROM dead_letters {where} ORDER BY id",
+        (now, now, *args),
+    )
+    count = cur.rowcount
+    conn.execute(f"DELETE FROM dead_letters {where}", args)
+    return count, routes
+
+
+def _replay_call(route: str | None) -> Callable[[_Writer], _Done[int]]:
+    def run(w: _Writer) -> _Done[int]:
+        count, routes = _replay(w.conn, route, w.clock())
+        return _Done(count, count, routes)
+
+    return run
+
+
+# --- the outbox ------------------------------------------------------------
+
+
+class SqliteOutbox:
+    """The :class:`~redline.outbox.Outbox` protocol on a SQLite file.
+
+    ``durability`` chooses what an acknowledged append survives (see the
+    module docstring). ``max_events`` bounds the records waiting (leased or
+    not, dead letters excluded); an append that would pass it raises
+    :class:`~redline.errors.OutboxFull`. ``clock`` gives the time used for
+    due times, ages and failure times.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        durability: Durability = "power",
+        max_events: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if durability not in _SYNCHRONOUS:
+            raise ValueError(
+                f"durability must be 'power' or 'process', not {durability!r}"
+            )
+        if max_events < 1:
+            raise ValueError("max_events must be at least 1")
+        self.path = Path(path)
+        self.durability: Durability = durability
+        self.max_events = max_events
+        self._clock = clock
+        self._queue: queue.SimpleQueue[_Call[Any] | object] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._stopped: asyncio.Future[None] | None = None
+        self._closing = False
+        # records stored, and records of appends queued but not yet committed;
+        # both only change on the loop
+        self._depth = 0
+        self._reserved = 0
+        self._commits = 0
+        self._listeners: list[Listener] = []
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        durability: Durability = "power",
+        max_events: int = 1_000_000,
+        clock: Callable[[], float] = time.time,
+    ) -> SqliteOutbox:
+        """Construct and :meth:`start` an outbox."""
+        outbox = cls(path, durability=durability, max_events=max_events, clock=clock)
+        await outbox.start()
+        return outbox
+
+    async def __aenter__(self) -> SqliteOutbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        """Open the file, create the schema, count the records waiting.
+
+        Starts the writer thread. Raises :class:`OutboxUnavailable` if the
+        file cannot be opened as an outbox.
+        """
+        if self._thread is not None:
+            return
+        if self._closing:
+            raise OutboxUnavailable("outbox is closed")
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[int] = loop.create_future()
+        self._loop = loop
+        self._stopped = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="redline-outbox-writer", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._depth = await ready
+        except BaseException:
+            self._closing = True
+            await self._stopped
+            raise
+        logger.info(
+            "outbox open: path=%s durability=%s depth=%s",
+            self.path,
+            self.durability,
+            self._depth,
+        )
+
+    async def close(self) -> None:
+        """Finish every queued call, stop the writer thread, close the file.
+
+        Calling it again (or concurrently) waits for the same shutdown.
+        """
+        first = not self._closing
+        self._closing = True
+        if self._thread is None or self._stopped is None:
+            return
+        if first:
+            self._queue.put(_STOP)
+        await asyncio.shield(self._stopped)
+        if first:
+            self._thread.join()
+            logger.info("outbox closed: path=%s depth=%s", self.path, self._depth)
+
+    # -- observation
+
+    @property
+    def depth(self) -> int:
+        """Records stored and waiting, as known to this process."""
+        return self._depth
+
+    @property
+    def commits(self) -> int:
+        """Transactions the writer thread has committed so far."""
+        return self._commits
+
+    def add_listener(self, callback: Listener) -> Callable[[], None]:
+        """Call ``callback(routes)`` on the loop after records become due.
+
+        ``routes`` is the set of routes that just got records (by an append
+        or a replay). Returns a function that removes the listener. A
+        listener that raises is logged and kept.
+        """
+        self._listeners.append(callback)
+        return lambda: self.remove_listener(callback)
+
+    def remove_listener(self, callback: Listener) -> None:
+        """Stop calling ``callback``; a callback not listening is ignored."""
+        if callback in self._listeners:
+            self._listeners.remove(callback)
+
+    # -- the protocol
+
+    async def append(self, entries: Sequence[Entry]) -> None:
+        """Store ``entries`` durably, all or none; return once committed.
+
+        Raises :class:`~redline.errors.OutboxFull` when the records waiting
+        plus these would pass ``max_events``, and :class:`OutboxUnavailable`
+        when the commit fails. A caller cancelled while waiting may still
+        have its entries committed.
+        """
+        if not entries:
+            return
+        n = len(entries)
+        if self._depth + self._reserved + n > self.max_events:
+            raise OutboxFull(FULL_RETRY_AFTER_SECONDS)
+        loop = self._require_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self._reserved += n
+        self._queue.put(_Append(entries, future))
+        await future
+
+    async def lease(self, route: str, limit: int) -> list[Leased]:
+        if limit <= 0:
+            return []
+        future: asyncio.Future[list[Leased]] = self._require_loop().create_future()
+        self._queue.put(_Lease(route, limit, future))
+        return await future
+
+    async def ack(self, ids: Sequence[int]) -> None:
+        if ids:
+            await self._submit(_ack(list(ids)))
+
+    async def retry(
+        self, ids: Sequence[int], delay_seconds: float, reason: str
+    ) -> None:
+        if ids:
+            await self._submit(_retry(list(ids), delay_seconds, reason))
+
+    async def bury(self, ids: Sequence[int], reason: str) -> None:
+        if ids:
+            await self._submit(_bury(list(ids), reason))
+
+    async def replay(self, route: str | None = None) -> int:
+        """Move dead letters back into the queue, due now, attempts reset.
+
+        Replayed records do not count against ``max_events``.
+        """
+        return await self._submit(_replay_call(route))
+
+    async def routes(self) -> list[str]:
+        self._require_loop()
+        return await asyncio.to_thread(_read_routes, self.path)
+
+    async def stats(self) -> list[RouteStats]:
+        self._require_loop()
+        return await asyncio.to_thread(read_stats, self.path, now=self._clock())
+
+    async def dead_letters(
+        self, route: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        self._require_loop()
+        return await asyncio.to_thread(read_dead_letters, self.path, route, limit)
+
+    # -- loop side
+
+    def _require_loop(self) -> asyncio.AbstractEventLoop:
+        if self._closing:
+            raise OutboxUnavailable("outbox is closed")
+        if self._loop is None:
+            raise OutboxUnavailable("outbox is not started")
+        return self._loop
+
+    async def _submit(self, run: Callable[[_Writer], _Done[T]]) -> T:
+        future: asyncio.Future[T] = self._require_loop().create_future()
+        self._queue.put(_Call(run, future))
+        return await future
+
+    def _settle(self, calls: list[_Call[Any]], committed: bool) -> None:
+        """On the loop: account for a transaction and wake its callers."""
+        if committed:
+            self._commits += 1
+        routes: set[str] = set()
+        for call in calls:
+            if isinstance(call, _Append):
+                self._reserved -= len(call.entries)
+            done = call.done
+            if call.error is None and done is not None:
+                self._depth += done.depth_delta
+                routes |= done.routes
+                if not call.future.done():
+                    call.future.set_result(done.result)
+            elif not call.future.done():
+                call.future.set_exception(
+                    call.error or OutboxUnavailable("outbox call failed")
+                )
+        if routes:
+            for listener in list(self._listeners):
+                try:
+                    listener(set(routes))
+                except Exception:
+                    logger.exception("outbox listener failed")
+
+    # -- writer thread
+
+    def _post(self, fn: Callable[..., None], *args: Any) -> None:
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:
+            # the loop is closed: nobody is left to tell
+            logger.warning("outbox writer could not reach the event loop")
+
+    def _run(self, ready: asyncio.Future[int]) -> None:
+        try:
+            conn = self._open_writer()
+            depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        except Exception as exc:
+            error = _unavailable("open", exc)
+            error.__cause__ = exc
+            self._post(ready.set_exception, error)
+            self._post(self._stopped_now)
+            return
+
+        self._post(ready.set_result, depth)
+        writer = _Writer(conn, self._clock)
+        try:
+            self._serve(writer)
+        finally:
+            try:
+                conn.close()
+            except sqlite3.Error as exc:
+                logger.warning("outbox close failed (%s)", type(exc).__name__)
+            self._post(self._stopped_now)
+
+    def _stopped_now(self) -> None:
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(None)
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = _connect(self.path)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise sqlite3.OperationalError("journal_mode WAL not available")
+            conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > _SCHEMA_VERSION:
+                raise sqlite3.DatabaseError("outbox schema is newer than this Redline")
+            conn.executescript(
+                f"BEGIN; {_SCHEMA} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;"
+            )
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _serve(self, writer: _Writer) -> None:
+        stopping = False
+        while not stopping:
+            calls: list[_Call[Any]] = []
+            item = self._queue.get()
+            while True:
+                if item is _STOP:
+                    stopping = True
+                else:
+                    assert isinstance(item, _Call)
+                    calls.append(item)
+                if stopping or len(calls) >= _MAX_CALLS_PER_TRANSACTION:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if calls:
+                committed = self._transact(writer, calls)
+                self._post(self._settle, calls, committed)
+
+    def _transact(self, writer: _Writer, calls: list[_Call[Any]]) -> bool:
+        """Run ``calls`` in one transaction; True if it committed."""
+        conn = writer.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except Exception as exc:
+            self._fail_all(writer, calls, _unavailable("transaction", exc), exc)
+            return False
+
+        for call in calls:
+            try:
+                conn.execute("SAVEPOINT call")
+                call.done = call.run(writer)
+                conn.execute("RELEASE call")
+            except Exception as exc:
+                if not self._undo_call(conn):
+                    self._fail_all(writer, calls, _unavailable("write", exc), exc)
+                    return False
+                writer.release(call.leased)
+                if isinstance(exc, sqlite3.Error):
+                    call.error = _unavailable("write", exc)
+                    call.error.__cause__ = exc
+                else:
+                    call.error = exc
+                logger.warning("outbox call failed (%s)", type(exc).__name__)
+
+        try:
+            conn.execute("COMMIT")
+        except Exception as exc:
+            self._fail_all(writer, calls, _unavailable("commit", exc), exc)
+            return False
+        return True
+
+    @staticmethod
+    def _undo_call(conn: sqlite3.Connection) -> bool:
+        """Roll one call back to its savepoint; False if the whole
+        transaction is gone (SQLite rolls back by itself on some errors)."""
+        if not conn.in_transaction:
+            return False
+        try:
+            conn.execute("ROLLBACK TO call")
+            conn.execute("RELEASE call")
+        except sqlite3.Error:
+            return False
+        return True
+
+    def _fail_all(
+        self,
+        writer: _Writer,
+        calls: list[_Call[Any]],
+        error: OutboxUnavailable,
+        cause: BaseException,
+    ) -> None:
+        error.__cause__ = cause
+        if writer.conn.in_transaction:
+            try:
+                writer.conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                logger.warning("outbox rollback failed (%s)", type(exc).__name__)
+        entries = 0
+        for call in calls:
+            writer.release(call.leased)
+            call.error = error
+            if isinstance(call, _Append):
+                entries += len(call.entries)
+        logger.error(
+            "outbox transaction failed (%s): calls=%s entries=%s",
+            type(cause).__name__,
+            len(calls),
+            entries,
+        )
+
+
+# --- plain helpers for the CLI ---------------------------------------------
+
+
+def _connect_existing(path: Path) -> sqlite3.Connection:
+    if not Path(path).is_file():
+        raise OutboxUnavailable(f"no outbox file at {path}")
+    try:
+        conn = _connect(path)
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    except sqlite3.Error as exc:
+        raise _unavailable("open", exc) from exc
+    return conn
+
+
+def _read_routes(path: Path) -> list[str]:
+    conn = _connect_existing(path)
+    try:
+        rows = conn.execute("SELECT DISTINCT route FROM outbox ORDER BY route")
+        return [route for (route,) in rows]
+    except sqlite3.Error as exc:
+        raise _unavailable("read", exc) from exc
+    finally:
+        conn.close()
+
+
+def read_stats(path: Path, *, now: float | None = None) -> list[RouteStats]:
+    """Per route: records waiting, age of the oldest, dead letters.
+
+    ``now`` defaults to ``time.time()``. Sorted by route. Safe while a
+    gateway has the outbox open.
+    """
+    now = time.time() if now is None else now
+    conn = _connect_existing(path)
+    try:
+        conn.execute("BEGIN")
+        waiting = conn.execute(
+            "SELECT route, COUNT(*), MIN(enqueued_at) FROM outbox GROUP BY route"
+        ).fetchall()
+        dead = dict(
+            conn.execute(
+                "SELECT route, COUNT(*) FROM dead_letters GROUP BY route"
+            ).fetchall()
+        )
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise _unavailable("read", exc) from exc
+    finally:
+        conn.close()
+
+    stats = {
+        route: RouteStats(route, depth, max(now - oldest, 0.0), dead.pop(route, 0))
+        for route, depth, oldest in waiting
+    }
+    for route, count in dead.items():
+        stats[route] = RouteStats(route, 0, None, count)
+    return [stats[route] for route in sorted(stats)]
+
+
+def read_dead_letters(
+    path: Path, route: str | None = None, limit: int = 100
+) -> list[DeadLetter]:
+    """Up to ``limit`` dead letters (of one route, or all), oldest first."""
+    where, args = ("WHERE route = ?", (route,)) if route is not None else ("", ())
+    conn = _connect_existing(path)
+    try:
+        rows = conn.execute(
+            "SELECT id, route, insert_id, reason, attempts, failed_at"
+            f" FROM dead_letters {where} ORDER BY id LIMIT ?",
+            (*args, max(limit, 0)),
+        ).fetchall()
+    except sqlite3.Error as exc:
+        raise _unavailable("read", exc) from exc
+    finally:
+        conn.close()
+    return [DeadLetter(*row) for row in rows]
+
+
+def replay_dead_letters(path: Path, route: str | None = None) -> int:
+    """Move dead letters (of one route, or all) back into the queue.
+
+    Returns how many. One transaction; safe while a gateway runs (see the
+    module docstring for what the gateway notices).
+    """
+    conn = _connect_existing(path)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        count, _ = _replay(conn, route, time.time())
+        conn.execute("COMMIT")
+    except sqlite3.Error as exc:
+        raise _unavailable("replay", exc) from exc
+    finally:
+        conn.close()
+    return count
