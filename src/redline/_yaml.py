@@ -8,7 +8,6 @@ line and column.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,10 +94,16 @@ def locate(marks: Marks, loc: Sequence[str | int]) -> tuple[int, int] | None:
 
 
 def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
-    """Turn the first error of a pydantic ``ValidationError`` into a
-    :class:`ConfigError` that points at the offending line."""
-    first = exc.errors(include_url=False, include_input=False)[0]
-    loc = [part for part in first["loc"] if not _is_union_tag(part)]
+    """Turn a pydantic ``ValidationError`` into a :class:`ConfigError` that
+    points at the offending line.
+
+    When a value may take several forms (an action name or a mapping), pydantic
+    reports one error per form; the one that got deepest into the user's
+    input is the one worth showing.
+    """
+    errors = exc.errors(include_url=False, include_input=False)
+    scored = [(_user_path(err["loc"], marks), i, err) for i, err in enumerate(errors)]
+    loc, _, first = max(scored, key=lambda item: (_depth(item[0], marks), -item[1]))
     where = locate(marks, loc)
     field = ".".join(str(part) for part in loc) or "(top level)"
     kind = first["type"]
@@ -120,13 +125,20 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     )
 
 
-_UNION_TAG = re.compile(
-    r"^(?:[A-Z]\w*Spec|str|int|float|bool|none|function-\w+.*|\w+\[.*\])$"
-)
+def _user_path(loc: Sequence[Any], marks: Marks) -> Path:
+    # pydantic puts the names of union members it tried into locations;
+    # keep only the parts that exist in the file (and a final missing or
+    # unknown key)
+    kept: list[str | int] = []
+    for i, part in enumerate(loc):
+        if (*kept, part) in marks or i == len(loc) - 1 and _is_key(part):
+            kept.append(part)
+    return tuple(kept)
 
 
-def _is_union_tag(part: Any) -> bool:
-    # pydantic puts the name of each union member it tried into the location;
-    # every model in this package is named *Spec so they can be told apart
-    # from keys a user wrote
-    return isinstance(part, str) and _UNION_TAG.match(part) is not None
+def _is_key(part: Any) -> bool:
+    return isinstance(part, int) or (isinstance(part, str) and "[" not in part)
+
+
+def _depth(path: Path, marks: Marks) -> int:
+    return len(path) + (1 if path in marks else 0)

@@ -71,7 +71,9 @@ class Outbox(Protocol):
     async def ack(self, ids: Sequence[int]) -> None:
         """Delivered: remove for good."""
 
-    async def retry(self, ids: Sequence[int], delay_seconds: float, reason: str) -> None:
+    async def retry(
+        self, ids: Sequence[int], delay_seconds: float, reason: str
+    ) -> None:
         """Not delivered: hand out again after ``delay_seconds``."""
 
     async def bury(self, ids: Sequence[int], reason: str) -> None:
@@ -82,7 +84,9 @@ class Outbox(Protocol):
 
     async def stats(self) -> list[RouteStats]: ...
 
-    async def dead_letters(self, route: str | None = None, limit: int = 100) -> list[DeadLetter]: ...
+    async def dead_letters(
+        self, route: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]: ...
 
     async def replay(self, route: str | None = None) -> int:
         """Move dead letters (of one route, or all) back into the queue."""

@@ -1,0 +1,17 @@
+"""The allowlist policy: schema, loading and compiled form."""
+
+from ._compile import Action, CompiledPolicy, Rule, Ruleset, compile_policy
+from ._load import load_policy, parse_policy
+from ._model import DETECTOR_NAMES, PolicySpec
+
+__all__ = [
+    "DETECTOR_NAMES",
+    "Action",
+    "CompiledPolicy",
+    "PolicySpec",
+    "Rule",
+    "Ruleset",
+    "compile_policy",
+    "load_policy",
+    "parse_policy",
+]

@@ -1,0 +1,135 @@
+"""Gateway throughput and latency over loopback.
+
+Starts `redline serve` (local store destination, the shipped example
+policy) and, as the floor, a bare endpoint on the same server stack that
+only parses the same bodies and answers `1`. A load generator in a separate
+process sends batches of 50 realistic events as mixpanel-browser does
+(base64 `data=`), first as fast as the server answers, then at half the
+measured gateway rate to read latency under moderate load.
+
+    python bench/gateway.py [--seconds 10] [--durability power|process]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _load import Figures, realistic_bodies, run_closed, run_open  # noqa: E402
+
+BATCH = 50
+
+BARE_APP = """
+import base64, orjson
+from urllib.parse import unquote_to_bytes
+from starlette.applications import Starlette
+from starlette.responses import Response
+from starlette.routing import Route
+
+async def track(request):
+    body = await request.body()
+    data = unquote_to_bytes(body.split(b"=", 1)[1])
+    events = orjson.loads(base64.b64decode(data))
+    assert isinstance(events, list)
+    return Response(b'{"status":1,"error":null}', media_type="application/json")
+
+app = Starlette(routes=[Route("/track", track, methods=["POST"])])
+"""
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=0.5)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise SystemExit(f"server at {url} did not start")
+
+
+def _measure(url: str, bodies: list[bytes], seconds: float, rate: float | None) -> Figures:
+    # the load runs in its own process so it does not share the server's core
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        if rate is None:
+            return pool.apply(run_closed, (url, bodies, BATCH, seconds, 16))
+        return pool.apply(run_open, (url, bodies, BATCH, seconds, rate))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--durability", choices=["power", "process"], default="power")
+    args = parser.parse_args()
+
+    bodies = realistic_bodies(400, BATCH, "demo")
+    work = Path(tempfile.mkdtemp(prefix="redline-bench-"))
+    gw_port, bare_port = _port(), _port()
+    config = work / "redline.yaml"
+    config.write_text(
+        f"server: {{port: {gw_port}, data_dir: {work / 'data'}}}\n"
+        f"outbox: {{durability: {args.durability}}}\n"
+        "log: {level: warning}\n"
+        "destinations: {local: {type: local}}\n"
+        "projects: {demo: {ingest_keys: [demo], forward: [{destination: local}]}}\n"
+    )
+    (work / "bare.py").write_text(BARE_APP)
+    env = {**os.environ, "PYTHONPATH": str(work)}
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "redline.cli", "serve", "--config", str(config)], env=env, **quiet
+    )
+    bare = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--log-level",
+         "warning", "--no-access-log"],
+        env=env,
+        cwd=work,
+        **quiet,
+    )
+    try:
+        gw_url = f"http://127.0.0.1:{gw_port}"
+        bare_url = f"http://127.0.0.1:{bare_port}"
+        _wait(gw_url + "/healthz")
+        _wait(bare_url + "/track")
+        # warm up both
+        _measure(gw_url + "/track?verbose=1", bodies, 1.0, None)
+        _measure(bare_url + "/track", bodies, 1.0, None)
+
+        floor = _measure(bare_url + "/track", bodies, args.seconds, None)
+        full = _measure(gw_url + "/track?verbose=1", bodies, args.seconds, None)
+        half_rate = full.events_per_second / 2 / BATCH
+        at_half = _measure(gw_url + "/track?verbose=1", bodies, args.seconds, half_rate)
+        bare_half = _measure(bare_url + "/track", bodies, args.seconds, half_rate)
+    finally:
+        gateway.terminate()
+        bare.terminate()
+        gateway.wait(30)
+        bare.wait(30)
+
+    print(f"batches of {BATCH} events, {os.cpu_count()} cores, outbox durability {args.durability}")
+    print(floor.line("bare parse (floor), max"))
+    print(full.line("redline gateway, max"))
+    print(bare_half.line(f"bare parse @ {half_rate * BATCH:,.0f} ev/s"))
+    print(at_half.line(f"redline @ {half_rate * BATCH:,.0f} ev/s"))
+    ratio = full.events_per_second / floor.events_per_second
+    print(f"gateway / floor throughput ratio: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()

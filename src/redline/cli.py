@@ -1,0 +1,257 @@
+"""The ``redline`` command."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import orjson
+
+from . import _logs
+from . import config as config_mod
+from .errors import ConfigError, RedlineError
+
+
+def _fail(exc: RedlineError) -> None:
+    click.echo(f"redline: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _load_config(path: str | None, **overrides: Any) -> config_mod.Config:
+    if path is None and Path(config_mod.DEFAULT_CONFIG_NAME).is_file():
+        path = config_mod.DEFAULT_CONFIG_NAME
+    for key in ("data_dir", "policy"):
+        if overrides.get(key) is not None:
+            overrides[key] = str(Path(overrides[key]).resolve())
+    try:
+        return config_mod.load(path, overrides=overrides)
+    except ConfigError as exc:
+        _fail(exc)
+        raise  # unreachable; keeps type checkers content
+
+
+_config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: ./redline.yaml if present, else the built-in example).",
+)
+_data_dir_option = click.option(
+    "--data-dir", type=click.Path(file_okay=False), help="Where the outbox and store live."
+)
+
+
+@click.group()
+@click.version_option(package_name="redline")
+def main() -> None:
+    """Redline: a privacy firewall for product analytics."""
+
+
+@main.command()
+@_config_option
+@click.option("--host", help="Address to listen on.")
+@click.option("--port", type=int, help="Port to listen on.")
+@_data_dir_option
+@click.option("--policy", type=click.Path(dir_okay=False), help="Policy file.")
+def serve(
+    config_path: str | None,
+    host: str | None,
+    port: int | None,
+    data_dir: str | None,
+    policy: str | None,
+) -> None:
+    """Run the gateway."""
+    from .gateway.server import serve as run
+
+    config = _load_config(config_path, host=host, port=port, data_dir=data_dir, policy=policy)
+    _logs.configure(config.spec.log.level, config.spec.log.format)
+    try:
+        run(config)
+    except RedlineError as exc:
+        _fail(exc)
+
+
+@main.command()
+@click.option("--policy", type=click.Path(dir_okay=False), help="Policy file.")
+@_config_option
+@click.argument("input", type=click.File("rb"), default="-")
+def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> None:
+    """Sanitise events offline.
+
+    Reads JSON lines of events in Mixpanel's export shape
+    ({"event": ..., "properties": {...}}) from INPUT (default: stdin) and
+    writes the sanitised events, one per line, to stdout, with the same
+    engine and policy as the gateway. Dropped events are left out; a
+    summary goes to stderr.
+    """
+    from .engine import Engine
+    from .hashkey import hasher_for
+    from .policy import load_policy
+    from .protocols import mixpanel
+
+    try:
+        if policy is not None:
+            compiled = load_policy(policy)
+            base = Path(policy).resolve().parent
+            data_dir = None
+        else:
+            config = _load_config(config_path)
+            compiled = load_policy(config.policy_path)
+            base, data_dir = config.base_dir, config.data_dir
+        engine = Engine(compiled, hasher_for(compiled, data_dir, base))
+    except RedlineError as exc:
+        _fail(exc)
+        return
+
+    out = sys.stdout.buffer
+    read = kept = bad = 0
+    for number, line in enumerate(input, 1):
+        if not line.strip():
+            continue
+        read += 1
+        try:
+            event = mixpanel.event_from_export(orjson.loads(line))
+        except (orjson.JSONDecodeError, RedlineError) as exc:
+            bad += 1
+            click.echo(f"redline: line {number}: skipped ({_shape(exc)})", err=True)
+            continue
+        result = engine.apply(event)
+        if result.event is None:
+            continue
+        kept += 1
+        out.write(orjson.dumps(mixpanel.event_to_export(result.event)) + b"\n")
+    out.flush()
+    click.echo(
+        f"redline: {read} events read, {kept} written, {read - kept - bad} dropped "
+        f"by policy, {bad} unreadable",
+        err=True,
+    )
+    if bad:
+        sys.exit(1)
+
+
+def _shape(exc: Exception) -> str:
+    if isinstance(exc, orjson.JSONDecodeError):
+        return "not valid JSON"
+    return str(exc)
+
+
+@main.command()
+@_config_option
+@_data_dir_option
+@click.option("--project", help="Only events of this project.")
+@click.option("--event", "name", help="Only events with this name.")
+@click.option("--distinct-id", help="Only events of this (sanitised) distinct id.")
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
+)
+def events(
+    config_path: str | None,
+    data_dir: str | None,
+    project: str | None,
+    name: str | None,
+    distinct_id: str | None,
+    limit: int,
+    fmt: str,
+) -> None:
+    """List what reached the local store, newest first."""
+    from .destinations.local import LocalStore
+
+    config = _load_config(config_path, data_dir=data_dir)
+    path = config.data_dir / "store.db"
+    if not path.exists():
+        click.echo(f"redline: no local store at {path} yet (has the gateway run?)", err=True)
+        sys.exit(1)
+    with LocalStore.in_dir(config.data_dir) as store:
+        rows = store.query(project=project, name=name, distinct_id=distinct_id, limit=limit)
+        total = store.count(project=project, name=name, distinct_id=distinct_id)
+    if fmt == "jsonl":
+        for row in rows:
+            click.echo(orjson.dumps(row).decode())
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} of {total} stored events")
+    for column in ("event", "distinct_id", "time", "properties"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        props = dict(row["properties"])
+        table.add_row(
+            str(row["event"]),
+            str(props.pop("distinct_id", "")),
+            str(props.pop("time", "")),
+            ", ".join(sorted(k for k in props if k not in ("$insert_id",))),
+        )
+    Console().print(table)
+
+
+@main.group()
+def outbox() -> None:
+    """Inspect the outbox and its dead letters."""
+
+
+@outbox.command("status")
+@_config_option
+@_data_dir_option
+def outbox_status(config_path: str | None, data_dir: str | None) -> None:
+    """Records waiting and dead letters per route."""
+    from .outbox.sqlite import read_dead_letters, read_stats
+
+    config = _load_config(config_path, data_dir=data_dir)
+    path = config.data_dir / "outbox.db"
+    if not path.exists():
+        click.echo(f"redline: no outbox at {path} yet", err=True)
+        sys.exit(1)
+    stats = read_stats(path)
+    if not stats:
+        click.echo("outbox is empty; no dead letters")
+        return
+    for row in stats:
+        age = "-" if row.oldest_age_seconds is None else f"{row.oldest_age_seconds:.1f}s"
+        click.echo(f"{row.route:<32} waiting={row.depth:<8} oldest={age:<10} dead={row.dead}")
+        for letter in read_dead_letters(path, row.route, 5):
+            click.echo(f"    dead #{letter.id} attempts={letter.attempts} reason={letter.reason}")
+
+
+@outbox.command("replay")
+@_config_option
+@_data_dir_option
+@click.option("--route", help="Only this route (project/destination).")
+def outbox_replay(config_path: str | None, data_dir: str | None, route: str | None) -> None:
+    """Put dead letters back into the queue."""
+    from .outbox.sqlite import replay_dead_letters
+
+    config = _load_config(config_path, data_dir=data_dir)
+    path = config.data_dir / "outbox.db"
+    if not path.exists():
+        click.echo(f"redline: no outbox at {path} yet", err=True)
+        sys.exit(1)
+    count = replay_dead_letters(path, route)
+    click.echo(f"{count} dead letters queued again")
+
+
+@main.group()
+def policy() -> None:
+    """Check policies."""
+
+
+@policy.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+def policy_check(file: str) -> None:
+    """Validate a policy file; errors name the line and the fix."""
+    from .policy import load_policy
+
+    try:
+        compiled = load_policy(file)
+    except RedlineError as exc:
+        _fail(exc)
+        return
+    click.echo(f"{file}: ok (sha256 {compiled.digest[:12]})")
+
+
+if __name__ == "__main__":
+    main()

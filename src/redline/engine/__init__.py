@@ -1,0 +1,262 @@
+"""The pure core: one event and a compiled policy in, a sanitised event (or
+none) and findings out.
+
+No I/O, no clock, no globals: the gateway, ``redline sanitize`` and the
+tests all call the same :meth:`Engine.apply`. Running it twice changes
+nothing the first run did not.
+
+Order of the steps for one event:
+
+1. choose the rules (per event name, or the profile or group rules);
+2. drop the event if the policy does not know it and drops unknown events;
+3. apply each property's rule; properties without one get the default;
+4. run the detectors over every string that survives (the safety net);
+5. apply the identity rule to the distinct id and the IP rule to the
+   client address;
+6. give the event an idempotency id if it has no valid one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Any
+
+from ..detect import DETECTORS, Scanner, redact
+from ..events import Event, Kind
+from ..policy import Action, CompiledPolicy, Rule, Ruleset
+from . import _ip, _url
+from ._hash import Hasher
+
+__all__ = ["Engine", "Finding", "Hasher", "Result"]
+
+# Mixpanel profile and group operations: the rules apply inside them
+_OPS = frozenset(
+    {"$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset", "$delete"}
+)
+_MAX_DEPTH = 16
+# what vendors accept as an idempotency id: Mixpanel allows at most 36
+# characters of letters, digits and dashes
+_VALID_INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Finding:
+    """One decision about one property. Never holds the value."""
+
+    event: str
+    path: str  # "$current_url", "$set.$email", "items[].name"; "" for the event
+    action: str  # "drop", "hash", "redact", "url", "ip", "drop_event"
+    detector: str | None = None  # entity type when a detector caused it
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Result:
+    event: Event | None
+    findings: list[Finding]
+
+
+class Engine:
+    """Applies one compiled policy. Build once per policy; thread-safe."""
+
+    def __init__(self, policy: CompiledPolicy, hasher: Hasher) -> None:
+        if policy.hash_key_id is not None and hasher.key_id != policy.hash_key_id:
+            raise ValueError("the policy names a hash key the engine was not given")
+        self.policy = policy
+        self._hasher = hasher
+        self._scanner = Scanner([DETECTORS[name]() for name in policy.detectors])
+        self._fail_drop = policy.on_detection is Action.DROP
+
+    def apply(self, event: Event) -> Result:
+        policy = self.policy
+        findings: list[Finding] = []
+        if event.kind is Kind.TRACK:
+            rules = policy.rules_for(event.name)
+            if not rules.known and policy.drop_unknown_events:
+                findings.append(Finding(event.name, "", "drop_event"))
+                return Result(None, findings)
+        elif event.kind is Kind.PROFILE:
+            rules = policy.profiles
+        else:
+            rules = policy.groups
+
+        walk = _Walk(self, event.name, findings)
+        properties: dict[str, Any] = {}
+        for key, value in event.properties.items():
+            if event.kind is not Kind.TRACK and key in _OPS:
+                properties[key] = walk.operation(key, value, rules)
+                continue
+            rule = rules.properties.get(key, policy.unknown_property)
+            walk.property(properties, key, value, rule, key)
+
+        distinct_id = event.distinct_id
+        if distinct_id is not None:
+            distinct_id = walk.identity(distinct_id, rules.properties.get("distinct_id"))
+
+        ip = event.ip
+        if ip is not None:
+            ip = walk.client_ip(ip)
+
+        insert_id = event.insert_id
+        if insert_id is None or not _VALID_INSERT_ID.fullmatch(insert_id):
+            insert_id = self._derive_insert_id(event)
+
+        clean = dataclasses.replace(
+            event,
+            properties=properties,
+            distinct_id=distinct_id,
+            insert_id=insert_id,
+            ip=ip,
+            envelope=_envelope(event.envelope, policy),
+        )
+        return Result(clean, findings)
+
+    def _derive_insert_id(self, event: Event) -> str:
+        # the raw record decides the id, so a client that sends the same
+        # record twice gets it deduplicated; the id is keyed, so it reveals
+        # nothing about the record
+        record = [event.kind.value, event.name, event.distinct_id, event.time, event.properties]
+        return self._hasher.insert_id(record)
+
+    def scrub_text(self, text: str) -> tuple[str, list[str]]:
+        """Redact every detected span in ``text``; the kinds found."""
+        spans = self._scanner.scan(text)
+        if not spans:
+            return text, []
+        return redact(text, spans), [span.type.value for span in spans]
+
+
+def _envelope(envelope: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
+    # unknown top-level keys of a record ride in "extra"; under an
+    # allowlist they go with the unknown properties
+    if "extra" in envelope and policy.unknown_property.action is Action.DROP:
+        return {k: v for k, v in envelope.items() if k != "extra"}
+    return envelope
+
+
+class _Walk:
+    """The per-event state of one :meth:`Engine.apply` call."""
+
+    __slots__ = ("engine", "event", "findings")
+
+    def __init__(self, engine: Engine, event: str, findings: list[Finding]) -> None:
+        self.engine = engine
+        self.event = event
+        self.findings = findings
+
+    def note(self, path: str, action: str, detector: str | None = None) -> None:
+        self.findings.append(Finding(self.event, path, action, detector))
+
+    def property(self, out: dict[str, Any], key: str, value: Any, rule: Rule, path: str) -> None:
+        action = rule.action
+        if action is Action.DROP:
+            self.note(path, "drop")
+            return
+        if action is Action.HASH:
+            self.note(path, "hash")
+            out[key] = self.engine._hasher.digest(value)
+            return
+        if action is Action.URL and isinstance(value, str) and _url.looks_like_url(value):
+            clean, kinds = _url.scrub_url(value, rule.keep_params, self.engine.scrub_text)  # type: ignore[arg-type]
+            for kind in kinds:
+                self.note(path, "url", kind)
+            out[key] = clean
+            return
+        if action is Action.IP and isinstance(value, str):
+            coarse = _ip.truncate(value, rule.ipv4_prefix, rule.ipv6_prefix)
+            self.note(path, "ip" if coarse is not None else "drop")
+            if coarse is not None:
+                out[key] = coarse
+            return
+        # keep and redact: the detectors are the net under the allowlist
+        force = action is Action.REDACT
+        clean, ok = self.net(value, path, force, 0)
+        if ok:
+            out[key] = clean
+
+    def net(self, value: Any, path: str, force_redact: bool, depth: int) -> tuple[Any, bool]:
+        """Run the detectors over every string in ``value``; (result, keep?)."""
+        if isinstance(value, str):
+            if not value:
+                return value, True
+            clean, kinds = self.engine.scrub_text(value)
+            if not kinds:
+                return value, True
+            if self.engine._fail_drop and not force_redact:
+                for kind in kinds:
+                    self.note(path, "drop", kind)
+                return None, False
+            for kind in kinds:
+                self.note(path, "redact", kind)
+            return clean, True
+        if depth >= _MAX_DEPTH:
+            if isinstance(value, dict | list):
+                self.note(path, "drop", "TOO_DEEP")
+                return None, False
+            return value, True
+        if isinstance(value, list):
+            items = []
+            for item in value:
+                clean, ok = self.net(item, path + "[]", force_redact, depth + 1)
+                if ok:
+                    items.append(clean)
+            return items, True
+        if isinstance(value, dict):
+            obj = {}
+            for key, item in value.items():
+                clean_key, key_kinds = self.engine.scrub_text(key)
+                for kind in key_kinds:
+                    self.note(path + ".<key>", "redact", kind)
+                clean, ok = self.net(item, f"{path}.{clean_key}", force_redact, depth + 1)
+                if ok:
+                    obj[clean_key] = clean
+            return obj, True
+        return value, True
+
+    def operation(self, op: str, value: Any, rules: Ruleset) -> Any:
+        unknown = self.engine.policy.unknown_property
+        if op == "$delete":
+            return value
+        if op == "$unset":
+            names = value if isinstance(value, list) else []
+            return [
+                name
+                for name in names
+                if isinstance(name, str)
+                and rules.properties.get(name, unknown).action is not Action.DROP
+            ]
+        if not isinstance(value, dict):
+            self.note(op, "drop")
+            return {}
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            rule = rules.properties.get(key, unknown)
+            self.property(out, key, item, rule, f"{op}.{key}")
+        return out
+
+    def identity(self, distinct_id: str, rule: Rule | None) -> str | None:
+        hasher = self.engine._hasher
+        if rule is not None and rule.action is Action.HASH:
+            self.note("distinct_id", "hash")
+            return hasher.digest(distinct_id)
+        if rule is not None and rule.action is Action.DROP:
+            self.note("distinct_id", "drop")
+            return None
+        spans = self.engine._scanner.scan(distinct_id)
+        if not spans:
+            return distinct_id
+        # redacting an id would merge every user into one; hash it instead
+        kind = spans[0].type.value
+        self.note("distinct_id", "hash", kind)
+        return hasher.digest(distinct_id)
+
+    def client_ip(self, ip: str) -> str | None:
+        rule = self.engine.policy.client_ip
+        if rule.action is Action.KEEP:
+            return ip
+        if rule.action is Action.DROP:
+            self.note("$ip", "drop")
+            return None
+        coarse = _ip.truncate(ip, rule.ipv4_prefix, rule.ipv6_prefix)
+        self.note("$ip", "ip" if coarse is not None else "drop")
+        return coarse

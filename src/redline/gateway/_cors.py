@@ -1,0 +1,38 @@
+"""CORS as the browser SDKs need it: the exact origin echoed, credentials
+allowed (mixpanel-browser sends with ``withCredentials``), preflights
+answered."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+_METHODS = "GET, POST, OPTIONS"
+_MAX_AGE = "600"
+
+
+class Cors:
+    def __init__(self, origins: Sequence[str]) -> None:
+        self._any = "*" in origins
+        self._origins = frozenset(o.rstrip("/") for o in origins if o != "*")
+
+    def allows(self, origin: str) -> bool:
+        return self._any or origin.rstrip("/") in self._origins
+
+    def headers(self, origin: str | None) -> dict[str, str]:
+        if not origin or not self.allows(origin):
+            return {}
+        return {
+            "access-control-allow-origin": origin,
+            "access-control-allow-credentials": "true",
+            "vary": "Origin",
+        }
+
+    def preflight(self, origin: str | None, requested_headers: str | None) -> dict[str, str]:
+        headers = self.headers(origin)
+        if not headers:
+            return {}
+        headers["access-control-allow-methods"] = _METHODS
+        headers["access-control-max-age"] = _MAX_AGE
+        if requested_headers:
+            headers["access-control-allow-headers"] = requested_headers
+        return headers

@@ -1,0 +1,290 @@
+"""The ASGI gateway: Mixpanel's ingestion API in front of the engine and
+the outbox.
+
+A request is decoded by the protocol adapter, each record is mapped from its
+public ingest key to a project, sanitised by the engine, and appended to the
+outbox for every destination of its project. The client gets its answer, in
+Mixpanel's own format, only after the append has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..config import Config, Project
+from ..engine import Engine, Finding
+from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
+from ..events import Event, to_record
+from ..outbox import Entry, Outbox
+from ..protocols import mixpanel
+from ._client_ip import ClientAddress
+from ._cors import Cors
+
+access_log = logging.getLogger("redline.access")
+log = logging.getLogger("redline.gateway")
+
+_ENDPOINTS: tuple[mixpanel.Endpoint, ...] = ("track", "engage", "groups", "import")
+
+
+@dataclasses.dataclass
+class Counters:
+    """What the gateway did since start; counts only."""
+
+    requests: Counter[str] = dataclasses.field(default_factory=Counter)
+    received: int = 0
+    accepted: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    findings: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+
+    def add_findings(self, findings: list[Finding]) -> None:
+        for finding in findings:
+            self.findings[(finding.action, finding.detector or "")] += 1
+
+
+class Gateway:
+    """The state one running gateway shares across requests."""
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        outbox: Outbox,
+        *,
+        on_start: Callable[[], Any] | None = None,
+        on_stop: Callable[[], Any] | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.outbox = outbox
+        self.counters = Counters()
+        self._client = ClientAddress(
+            config.server.client_ip_header, config.server.trusted_proxies
+        )
+        self._cors = Cors(config.server.cors_origins)
+        self._on_start = on_start
+        self._on_stop = on_stop
+
+    # -- the app ---------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = []
+        for endpoint in _ENDPOINTS:
+            handler = self._ingest_handler(endpoint)
+            for path in (f"/{endpoint}", f"/{endpoint}/"):
+                routes.append(Route(path, handler, methods=["GET", "POST", "OPTIONS"]))
+        for path in ("/flags", "/flags/", "/decide", "/decide/"):
+            routes.append(Route(path, self._flags, methods=["GET", "POST", "OPTIONS"]))
+        for path in ("/settings", "/settings/"):
+            routes.append(Route(path, self._settings, methods=["GET", "OPTIONS"]))
+        for path in ("/record", "/record/"):
+            routes.append(Route(path, self._record, methods=["POST", "OPTIONS"]))
+        routes.append(Route("/healthz", self._healthz, methods=["GET"]))
+        return Starlette(routes=routes, lifespan=self._lifespan)
+
+    @asynccontextmanager
+    async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        if self._on_start is not None:
+            await _maybe_await(self._on_start())
+        log.info(
+            "gateway started",
+            extra={"policy": self.engine.policy.digest[:12], "projects": len(self.config.projects)},
+        )
+        try:
+            yield
+        finally:
+            log.info("shutdown: requests finished, stopping forwarders")
+            if self._on_stop is not None:
+                await _maybe_await(self._on_stop())
+            log.info("shutdown: complete")
+
+    # -- ingestion -------------------------------------------------------
+
+    def _ingest_handler(self, endpoint: mixpanel.Endpoint) -> Callable[[Request], Any]:
+        async def handle(request: Request) -> Response:
+            return await self._ingest(endpoint, request)
+
+        return handle
+
+    async def _ingest(self, endpoint: mixpanel.Endpoint, request: Request) -> Response:
+        started = time.perf_counter()
+        request_id = uuid.uuid4().hex[:16]
+        origin = request.headers.get("origin")
+        query = dict(request.query_params)
+        if request.method == "OPTIONS":
+            return self._preflight(request, origin)
+
+        options = mixpanel.options_or_default(query)
+        records = 0
+        try:
+            body = await self._read_body(request)
+            decoded = mixpanel.decode(
+                endpoint,
+                request.method,
+                query,
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+                max_body_bytes=self.config.server.max_body_bytes,
+                max_records=self.config.server.max_events_per_request,
+            )
+            options = decoded.options
+            records = len(decoded.events) + len(decoded.failures)
+            peer = request.client.host if request.client else None
+            client_ip = self._client.resolve(peer, request.headers)
+            reply = await self._accept(endpoint, decoded, client_ip)
+        except OutboxFull as exc:
+            log.warning("outbox full, asking clients to retry", extra={"request_id": request_id})
+            reply = mixpanel.error_response(
+                endpoint,
+                options,
+                RequestError("busy, retry later", status=503),
+                retry_after=exc.retry_after,
+            )
+        except RequestError as exc:
+            self.counters.rejected += 1
+            reply = mixpanel.error_response(endpoint, options, exc)
+            log.info(
+                "request refused",
+                extra={"request_id": request_id, "route": endpoint, "reason": str(exc)},
+            )
+
+        headers = {**reply.headers, **self._cors.headers(origin)}
+        self.counters.requests[f"{endpoint} {reply.status}"] += 1
+        access_log.info(
+            "%s /%s %s",
+            request.method,
+            endpoint,
+            reply.status,
+            extra={
+                "request_id": request_id,
+                "records": records,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+        return Response(reply.body, reply.status, headers, reply.media_type)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.config.server.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise PayloadTooLarge(f"request body over {limit} bytes")
+        chunks = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body over {limit} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _accept(
+        self, endpoint: mixpanel.Endpoint, decoded: mixpanel.Decoded, client_ip: str | None
+    ) -> mixpanel.Response:
+        keys = self.config.keys
+        failures = list(decoded.failures)
+        # parallel to failures, for /import's failed_records
+        failed_ids: list[str | None] = list(decoded.failed_insert_ids)
+        entries: list[Entry] = []
+        accepted = 0
+        # /import may carry the ingest key as its Basic-auth user instead
+        # of inside each record
+        auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
+        if endpoint == "import" and decoded.auth_user and auth_project is None:
+            raise Unauthorized("unknown ingest key")
+
+        for index, event, token in zip(
+            decoded.indexes, decoded.events, decoded.tokens, strict=True
+        ):
+            project = keys.get(token) if token else auth_project
+            if project is None:
+                failures.append((index, "unknown or missing token"))
+                failed_ids.append(event.insert_id)
+                continue
+            clean = self._sanitise(event, decoded.options, client_ip)
+            if clean is None:
+                accepted += 1
+                continue
+            payload = orjson.dumps(to_record(clean))
+            assert clean.insert_id is not None
+            for route in _routes(project):
+                entries.append(Entry(route, clean.insert_id, payload))
+            accepted += 1
+
+        self.counters.received += len(decoded.events) + len(decoded.failures)
+        if accepted == 0 and decoded.events and not decoded.failures:
+            # every record named an unknown key: answer as Mixpanel does
+            # for a bad token
+            raise Unauthorized("unknown or missing token")
+        if entries:
+            await self.outbox.append(entries)
+        return mixpanel.respond(
+            endpoint, decoded.options, accepted=accepted, failures=failures, insert_ids=failed_ids
+        )
+
+    def _sanitise(self, event: Event, options: mixpanel.Options, client_ip: str | None) -> Event | None:
+        if event.ip is None and options.ip and client_ip is not None:
+            event.ip = client_ip
+        result = self.engine.apply(event)
+        self.counters.add_findings(result.findings)
+        if result.event is None:
+            self.counters.dropped += 1
+            return None
+        self.counters.accepted += 1
+        return result.event
+
+    def _preflight(self, request: Request, origin: str | None) -> Response:
+        headers = self._cors.preflight(
+            origin, request.headers.get("access-control-request-headers")
+        )
+        return Response(status_code=204 if headers else 403, headers=headers)
+
+    # -- the other routes an SDK calls ----------------------------------
+
+    async def _flags(self, request: Request) -> Response:
+        # feature flags are not proxied: answering "no flags" keeps the
+        # SDKs working without sending identifiers to the vendor
+        if request.method == "OPTIONS":
+            return self._preflight(request, request.headers.get("origin"))
+        headers = self._cors.headers(request.headers.get("origin"))
+        return JSONResponse({"flags": {}, "featureFlags": {}}, headers=headers)
+
+    async def _settings(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._preflight(request, request.headers.get("origin"))
+        headers = self._cors.headers(request.headers.get("origin"))
+        return JSONResponse({}, headers=headers)
+
+    async def _record(self, request: Request) -> Response:
+        # session replay carries whole pages; it is accepted and discarded
+        if request.method == "OPTIONS":
+            return self._preflight(request, request.headers.get("origin"))
+        async for _ in request.stream():
+            pass
+        headers = self._cors.headers(request.headers.get("origin"))
+        return Response("1", 200, headers, "text/plain")
+
+    async def _healthz(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+
+def _routes(project: Project) -> list[str]:
+    return [f"{project.name}/{upstream.destination}" for upstream in project.upstreams]
+
+
+async def _maybe_await(value: Any) -> None:
+    if asyncio.iscoroutine(value):
+        await value

@@ -1,0 +1,51 @@
+"""Where the engine's hash key comes from.
+
+A policy may name its key (``hash: {key_id, key: {env|file}}``); every
+instance that shares the key maps the same input to the same digest. Without
+one, the gateway creates a random key in its data directory on first start,
+so digests stay stable across restarts of that one instance.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from .engine import Hasher
+from .errors import ConfigError
+from .policy import CompiledPolicy
+from .sensitive import Sensitive
+
+LOCAL_KEY_ID = "local"
+
+
+def hasher_for(policy: CompiledPolicy, data_dir: Path | None, base: Path) -> Hasher:
+    """The hasher a policy asks for. ``data_dir`` None means a throw-away
+    key (``redline sanitize`` without a configured key)."""
+    spec = policy.spec.hash
+    if spec is not None:
+        key = spec.key.resolve(base, "hash.key")
+        try:
+            return Hasher(spec.key_id, key)
+        except ValueError as exc:
+            raise ConfigError(
+                str(exc), path=policy.source, fix="use a random key of 32 bytes or more"
+            ) from None
+    if data_dir is None:
+        return Hasher("ephemeral", Sensitive(secrets.token_hex(32)))
+    return Hasher(LOCAL_KEY_ID, _local_key(data_dir))
+
+
+def _local_key(data_dir: Path) -> Sensitive[str]:
+    path = data_dir / "hash.key"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return Sensitive(path.read_text(encoding="ascii").strip())
+    with os.fdopen(fd, "w", encoding="ascii") as out:
+        out.write(secrets.token_hex(32) + "\n")
+        out.flush()
+        os.fsync(out.fileno())
+    return Sensitive(path.read_text(encoding="ascii").strip())

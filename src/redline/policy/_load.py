@@ -1,0 +1,43 @@
+"""Reading a policy file, with errors that point at the line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from .. import _yaml
+from ..errors import ConfigError
+from ._compile import CompiledPolicy, compile_policy
+from ._model import PolicySpec
+
+
+def load_policy(path: str | os.PathLike[str]) -> CompiledPolicy:
+    file = Path(path)
+    source = str(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read policy file ({exc.strerror})",
+            path=source,
+            fix="check the path given as the policy",
+        ) from None
+    return parse_policy(text, source)
+
+
+def parse_policy(text: str, source: str = "<policy>") -> CompiledPolicy:
+    raw, marks = _yaml.load(text, source)
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            "a policy must be a mapping with at least 'version: 1'",
+            path=source,
+            line=1,
+            fix="start the file with 'version: 1'",
+        )
+    try:
+        spec = PolicySpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _yaml.validation_error(exc, marks, source) from None
+    return compile_policy(spec, source)

@@ -1,0 +1,87 @@
+"""The gateway config: built-in default, overrides, errors with lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from redline import config as config_mod
+from redline.errors import ConfigError
+
+
+def test_built_in_config_has_demo_key_and_local_store() -> None:
+    config = config_mod.load(None)
+
+    assert config.keys["demo"].name == "demo"
+    assert [u.spec.type for u in config.keys["demo"].upstreams] == ["local"]
+    assert config.policy_path == config_mod.default_policy_path()
+
+
+def test_environment_then_command_line_override_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text("server: {port: 9000}\nprojects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n")
+
+    from_env = config_mod.load(path, environ={"REDLINE_PORT": "9100"})
+    from_cli = config_mod.load(path, environ={"REDLINE_PORT": "9100"}, overrides={"port": 9200})
+
+    assert from_env.server.port == 9100
+    assert from_cli.server.port == 9200
+
+
+def test_upstream_token_comes_from_the_environment_and_stays_hidden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MP_TOKEN_FOR_TEST", "upstream-canary-token")
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {mp: {type: mixpanel, base_url: 'http://127.0.0.1:1'}}\n"
+        "projects:\n  p:\n    ingest_keys: [k]\n"
+        "    forward: [{destination: mp, token: {env: MP_TOKEN_FOR_TEST}}]\n"
+    )
+
+    config = config_mod.load(path)
+    upstream = config.keys["k"].upstreams[0]
+
+    assert upstream.token is not None and upstream.token.reveal() == "upstream-canary-token"
+    assert "upstream-canary-token" not in repr(config)
+    assert "upstream-canary-token" not in str(upstream)
+
+
+def test_missing_secret_names_the_variable_and_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {mp: {type: mixpanel}}\n"
+        "projects:\n  p:\n    ingest_keys: [k]\n"
+        "    forward:\n      - {destination: mp, token: {env: NOT_SET_ANYWHERE_42}}\n"
+    )
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ={})
+
+    assert info.value.line == 6
+    assert "NOT_SET_ANYWHERE_42" in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_destination_and_mistyped_key(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text("projects:\n  p:\n    ingest_keys: [k]\n    forward: [{destination: nowhere}]\n")
+    with pytest.raises(ConfigError, match="unknown destination 'nowhere'"):
+        config_mod.load(path)
+
+    path.write_text("server:\n  prot: 80\nprojects: {}\n")
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path)
+    assert info.value.line == 2 and "server.prot" in str(info.value)
+
+
+def test_mixpanel_destination_without_token_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {mp: {type: mixpanel}}\n"
+        "projects: {p: {ingest_keys: [k], forward: [{destination: mp}]}}\n"
+    )
+
+    with pytest.raises(ConfigError, match="without a token"):
+        config_mod.load(path)
