@@ -1,0 +1,289 @@
+"""The local store: sanitised events kept in an embedded SQLite database.
+
+The gateway writes through :class:`LocalStoreDestination`; the CLI
+(``redline events``) reads through :meth:`LocalStore.query` and
+:meth:`LocalStore.count`, possibly while the gateway is writing. The database
+runs in WAL mode with a busy timeout so that readers and the writer do not
+trip over each other.
+
+Writes are idempotent: ``(project, insert_id)`` is unique and inserts use
+``INSERT OR IGNORE``, so a batch re-sent after a crash stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import orjson
+
+from ..errors import DeliveryError
+from ..events import Event, Kind, to_record
+
+__all__ = ["STORE_FILENAME", "LocalStore", "LocalStoreDestination"]
+
+STORE_FILENAME = "store.db"
+
+# Event times above this are taken as milliseconds (Mixpanel accepts both);
+# 1e11 seconds is the year 5138, 1e11 milliseconds is 1973.
+_MILLIS_THRESHOLD = 1e11
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    project TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    distinct_id TEXT,
+    time REAL NOT NULL,
+    insert_id TEXT NOT NULL,
+    stored_at REAL NOT NULL,
+    record TEXT NOT NULL,
+    UNIQUE (project, insert_id)
+);
+CREATE INDEX IF NOT EXISTS events_project_time ON events (project, time);
+CREATE INDEX IF NOT EXISTS events_name_time ON events (name, time);
+CREATE INDEX IF NOT EXISTS events_distinct_id ON events (distinct_id);
+"""
+
+_INSERT = """
+INSERT OR IGNORE INTO events
+    (project, kind, name, distinct_id, time, insert_id, stored_at, record)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+TimeBound = float | int | datetime | None
+
+
+class LocalStore:
+    """An SQLite file of sanitised events, safe to share between threads.
+
+    ``LocalStore.in_dir(data_dir)`` opens ``store.db`` in the data directory.
+    Reads and writes are synchronous; the destination runs its writes in a
+    worker thread so the event loop never waits on the disk.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, busy_timeout: float = 5.0
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(
+            self.path,
+            timeout=busy_timeout,
+            isolation_level=None,  # explicit transactions only
+            check_same_thread=False,
+        )
+        self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        self._conn.executescript(_SCHEMA)
+        self._closed = False
+
+    @classmethod
+    def in_dir(cls, data_dir: str | os.PathLike[str]) -> LocalStore:
+        return cls(Path(data_dir) / STORE_FILENAME)
+
+    def insert(self, project: str, events: Sequence[Event]) -> int:
+        """Store ``events`` of ``project`` in one transaction.
+
+        Returns how many were new; events whose insert id is already stored
+        for the project are skipped.
+        """
+        now = time.time()
+        rows = [_row(project, event, now) for event in events]
+        with self._lock:
+            self._check_open()
+            before = self._conn.total_changes
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.executemany(_INSERT, rows)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return self._conn.total_changes - before
+
+    def query(
+        self,
+        project: str | None = None,
+        name: str | None = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        distinct_id: str | None = None,
+        limit: int = 100,
+        order: Literal["asc", "desc"] = "desc",
+        *,
+        kind: Kind | str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Stored events in Mixpanel's export shape, by event time.
+
+        Each item is ``{"event": name, "properties": {...}}`` with
+        ``distinct_id``, ``time`` and ``$insert_id`` put back among the
+        properties. ``since`` is inclusive and ``until`` exclusive; both are
+        epoch seconds or datetimes. Events stored without a time sort by the
+        time they were stored.
+        """
+        if order not in ("asc", "desc"):
+            raise ValueError("order must be 'asc' or 'desc'")
+        if limit < 0:
+            raise ValueError("limit must not be negative")
+        where, params = _where(project, name, since, until, distinct_id, kind)
+        direction = "ASC" if order == "asc" else "DESC"
+        sql = (
+            f"SELECT record FROM events{where} "
+            f"ORDER BY time {direction}, id {direction} LIMIT ?"
+        )
+        with self._lock:
+            self._check_open()
+            cursor = self._conn.execute(sql, (*params, limit))
+            records = [row[0] for row in cursor.fetchall()]
+        return [_export_shape(orjson.loads(record)) for record in records]
+
+    def count(
+        self,
+        project: str | None = None,
+        name: str | None = None,
+        since: TimeBound = None,
+        until: TimeBound = None,
+        distinct_id: str | None = None,
+        *,
+        kind: Kind | str | None = None,
+    ) -> int:
+        """How many stored events match; the filters are those of ``query``."""
+        where, params = _where(project, name, since, until, distinct_id, kind)
+        with self._lock:
+            self._check_open()
+            row = self._conn.execute(f"SELECT COUNT(*) FROM events{where}", params)
+            return int(row.fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._conn.close()
+
+    def __enter__(self) -> LocalStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise sqlite3.ProgrammingError("the local store is closed")
+
+
+class LocalStoreDestination:
+    """Delivers one project's events into a shared :class:`LocalStore`.
+
+    The store belongs to the caller: ``aclose`` leaves it open.
+    """
+
+    def __init__(
+        self, store: LocalStore, project: str, *, max_batch: int = 500
+    ) -> None:
+        self.store = store
+        self.project = project
+        self.max_batch = max_batch
+
+    async def send(self, events: Sequence[Event]) -> None:
+        try:
+            await asyncio.to_thread(self.store.insert, self.project, events)
+        except sqlite3.Error as exc:
+            # locked, disk full, I/O error: worth another try later
+            raise DeliveryError(
+                f"local store write failed ({type(exc).__name__})"
+            ) from None
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _row(project: str, event: Event, stored_at: float) -> tuple[Any, ...]:
+    record = orjson.dumps(to_record(event), option=orjson.OPT_SORT_KEYS)
+    insert_id = event.insert_id
+    if not insert_id:
+        # a stable stand-in, so that re-sending the same record is still a
+        # no-op
+        insert_id = "sha256:" + hashlib.sha256(record).hexdigest()
+    return (
+        project,
+        event.kind.value,
+        event.name,
+        event.distinct_id,
+        _seconds(event.time, stored_at),
+        insert_id,
+        stored_at,
+        record.decode(),
+    )
+
+
+def _seconds(value: object, fallback: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return fallback
+    seconds = float(value)
+    if seconds > _MILLIS_THRESHOLD:
+        seconds /= 1000.0
+    return seconds
+
+
+def _epoch(bound: float | int | datetime) -> float:
+    if isinstance(bound, datetime):
+        return bound.timestamp()
+    return float(bound)
+
+
+def _where(
+    project: str | None,
+    name: str | None,
+    since: TimeBound,
+    until: TimeBound,
+    distinct_id: str | None,
+    kind: Kind | str | None,
+) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (
+        ("project", project),
+        ("name", name),
+        ("distinct_id", distinct_id),
+        ("kind", None if kind is None else Kind(kind).value),
+    ):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        clauses.append("time >= ?")
+        params.append(_epoch(since))
+    if until is not None:
+        clauses.append("time < ?")
+        params.append(_epoch(until))
+    where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+    return where, tuple(params)
+
+
+def _export_shape(record: dict[str, Any]) -> dict[str, Any]:
+    properties = dict(record.get("p") or {})
+    if record.get("d") is not None:
+        properties["distinct_id"] = record["d"]
+    if record.get("t") is not None:
+        properties["time"] = record["t"]
+    if record.get("i") is not None:
+        properties["$insert_id"] = record["i"]
+    return {"event": record["n"], "properties": properties}
