@@ -1,0 +1,224 @@
+"""Bounded decoding of request bodies, shared by the protocol adapters.
+
+Everything here works on untrusted bytes: sizes are capped before and after
+decompression, JSON nesting is bounded, and every error is a
+:class:`~redline.errors.RequestError` whose message describes the shape of the
+problem, never the payload.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+from ..errors import PayloadTooLarge, RequestError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+# a form that needs more fields than this is not an analytics request
+MAX_FORM_FIELDS = 64
+
+_IDENTITY = frozenset({"", "identity"})
+_GZIP = frozenset({"gzip", "x-gzip"})
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_B64_JUNK = str.maketrans({"\r": None, "\n": None, "\t": None})
+# space: a '+' that the sender did not percent-encode; '-' and '_': the
+# URL-safe alphabet
+_B64_STANDARD = str.maketrans({" ": "+", "-": "+", "_": "/"})
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The lower-cased ``type/subtype`` of ``Content-Type``, or ``""``."""
+    value = headers.get("content-type", "")
+    return value.split(";", 1)[0].strip().lower()
+
+
+def decompress(body: bytes, headers: Mapping[str, str], *, limit: int) -> bytes:
+    """Undo ``Content-Encoding`` (gzip, deflate) and unlabelled gzip.
+
+    Gzip is recognised by its magic bytes even without a header, because
+    some SDKs send it unlabelled (protocols.md §0.5). At most ``limit`` bytes
+    are ever inflated: a larger result raises :class:`PayloadTooLarge`.
+    """
+    encoding = headers.get("content-encoding", "").strip().lower()
+    if encoding in _GZIP or (encoding in _IDENTITY and body[:2] == GZIP_MAGIC):
+        return _gunzip(body, limit)
+    if encoding == "deflate":
+        return _inflate(body, limit)
+    if encoding in _IDENTITY:
+        return body
+    raise RequestError("unsupported Content-Encoding")
+
+
+def _gunzip(body: bytes, limit: int) -> bytes:
+    out = bytearray()
+    rest = body
+    # a gzip stream may hold several members one after another
+    while True:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        out += _bounded(inflater, rest, limit - len(out), "gzip")
+        rest = inflater.unused_data
+        if not rest.strip(b"\x00"):
+            return bytes(out)
+        if rest[:2] != GZIP_MAGIC:
+            raise RequestError("trailing bytes after the gzip stream")
+
+
+def _inflate(body: bytes, limit: int) -> bytes:
+    # HTTP's "deflate" is the zlib format, but some clients send raw deflate
+    for wbits in (zlib.MAX_WBITS, -zlib.MAX_WBITS):
+        inflater = zlib.decompressobj(wbits=wbits)
+        try:
+            return _bounded(inflater, body, limit, "deflate")
+        except RequestError as exc:
+            if isinstance(exc, PayloadTooLarge) or wbits < 0:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _bounded(inflater: Any, data: bytes, room: int, name: str) -> bytes:
+    try:
+        chunk: bytes = inflater.decompress(data, room + 1)
+    except zlib.error:
+        raise RequestError(f"invalid {name} data") from None
+    if len(chunk) > room or inflater.unconsumed_tail:
+        raise PayloadTooLarge(f"decompressed body over the limit of {room} bytes")
+    if not inflater.eof:
+        raise RequestError(f"truncated {name} data")
+    return chunk
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """Parse an ``application/x-www-form-urlencoded`` body.
+
+    A field given twice is refused: which copy the vendor would read is
+    unknown, and forwarding one while checking the other would let data
+    through unseen.
+    """
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise RequestError("form body is not UTF-8") from None
+    fields: dict[str, str] = {}
+    for part in text.split("&"):
+        if not part:
+            continue
+        if len(fields) >= MAX_FORM_FIELDS:
+            raise RequestError(f"more than {MAX_FORM_FIELDS} form fields")
+        name, _, value = part.partition("=")
+        name = _unquote(name)
+        if name in fields:
+            raise RequestError("a form field is repeated")
+        fields[name] = _unquote(value)
+    return fields
+
+
+def _unquote(text: str) -> str:
+    try:
+        return unquote_plus(text, errors="strict")
+    except UnicodeDecodeError:
+        raise RequestError("form field is not percent-encoded UTF-8") from None
+
+
+def looks_like_json(text: str | bytes) -> bool:
+    """True when ``text`` starts (after whitespace) like a JSON object or array."""
+    head = text.lstrip()[:1]
+    return head in ("{", "[", b"{", b"[")
+
+
+def b64decode_loose(text: str) -> bytes:
+    """Decode base64 from the standard or URL-safe alphabet, padding optional.
+
+    Spaces are read as ``+``: a form or query decoder turns an unescaped
+    ``+`` into a space.
+    """
+    cleaned = text.translate(_B64_JUNK).translate(_B64_STANDARD).rstrip("=")
+    if len(cleaned) % 4 == 1:
+        raise RequestError("data is neither JSON nor valid base64")
+    cleaned += "=" * (-len(cleaned) % 4)
+    try:
+        return base64.b64decode(cleaned, validate=True)
+    except (binascii.Error, ValueError):
+        raise RequestError("data is neither JSON nor valid base64") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError("non-standard JSON constant")
+
+
+def loads_json(data: bytes | str, what: str = "data") -> Any:
+    """Parse strict JSON (no NaN or Infinity), keeping integers exact.
+
+    The standard library parser is used rather than orjson because orjson
+    silently turns integers wider than 64 bits into floats.
+    """
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise RequestError(f"{what} is not UTF-8") from None
+    try:
+        return json.loads(data, parse_constant=_no_constants)
+    except RecursionError:
+        raise RequestError(f"{what} is nested too deeply") from None
+    except ValueError:
+        raise RequestError(f"{what} is not valid JSON") from None
+
+
+def dumps_json(value: Any) -> bytes:
+    """Compact UTF-8 JSON; strings with lone surrogates fall back to escapes."""
+    try:
+        text = json.dumps(
+            value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        )
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+        return text.encode("ascii")
+
+
+def shape_problem(value: Any, *, max_depth: int) -> str | None:
+    """Why ``value`` may not pass, or None: nesting depth and string encoding.
+
+    The depth of a scalar is 0, of ``{}`` or ``[]`` 1. Strings holding lone
+    UTF-16 surrogates (possible through ``\\ud800`` escapes) cannot be encoded
+    as UTF-8 and are refused.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _LONE_SURROGATE.search(item):
+                return "a string is not valid Unicode"
+            continue
+        if isinstance(item, dict | list):
+            depth += 1
+            if depth > max_depth:
+                return f"nested deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    stack.append((key, depth))
+                    stack.append((child, depth))
+            else:
+                stack.extend((child, depth) for child in item)
+    return None
+
+
+def basic_auth_user(headers: Mapping[str, str]) -> str | None:
+    """The user name of an HTTP Basic ``Authorization`` header, if well formed."""
+    scheme, _, credentials = headers.get("authorization", "").strip().partition(" ")
+    if scheme.lower() != "basic" or not credentials:
+        return None
+    try:
+        raw = base64.b64decode(credentials.strip(), validate=True)
+        text = raw.decode("utf-8")
+    except (binascii.Error, ValueError):
+        return None
+    user, _, _ = text.partition(":")
+    return user or None
