@@ -1218,9 +1218,42 @@ def test_public_surface_is_pinned() -> None:
             "encode_upstream",
             "endpoint_for",
             "error_response",
+            "event_from_export",
+            "event_to_export",
             "options_or_default",
             "parse_options",
             "respond",
         ]
     )
     assert mixpanel.ENDPOINTS == ("track", "engage", "groups", "import")
+
+
+def test_export_shape_round_trips_without_token() -> None:
+    record = {
+        "event": "checkout",
+        "properties": {
+            "token": "public-key",
+            "distinct_id": "user-1",
+            "time": 1764230410,
+            "$insert_id": "abc-123",
+            "plan": "pro",
+        },
+    }
+
+    event = mixpanel.event_from_export(record)
+    back = mixpanel.event_to_export(event)
+
+    assert back == {
+        "event": "checkout",
+        "properties": {
+            "distinct_id": "user-1",
+            "time": 1764230410,
+            "$insert_id": "abc-123",
+            "plan": "pro",
+        },
+    }
+
+
+def test_export_record_that_is_not_an_event_is_refused() -> None:
+    with pytest.raises(RequestError, match="event"):
+        mixpanel.event_from_export({"properties": {}})

@@ -58,6 +58,8 @@ __all__ = [
     "encode_upstream",
     "endpoint_for",
     "error_response",
+    "event_from_export",
+    "event_to_export",
     "options_or_default",
     "parse_options",
     "respond",
@@ -558,6 +560,24 @@ def _insert_id_of(endpoint: Endpoint, item: Any) -> str | None:
     if isinstance(found, str) and _INSERT_ID.fullmatch(found):
         return found
     return None
+
+
+def event_from_export(record: Any) -> Event:
+    """An event from Mixpanel's export shape, ``{"event", "properties"}``,
+    as ``redline sanitize`` and the audit read it. The token, if any, is
+    discarded. Raises :class:`RequestError` for a record that is not one."""
+    try:
+        event, _ = _record("track", record, Options(strict=False))
+    except _BadRecord as exc:
+        raise RequestError(str(exc)) from None
+    return event
+
+
+def event_to_export(event: Event) -> dict[str, Any]:
+    """The export shape of a track event, without a token."""
+    record = _encode_record("track", dataclasses.replace(event, imported=False), "")
+    del record["properties"]["token"]
+    return record
 
 
 # -- encoding --------------------------------------------------------------
