@@ -15,6 +15,9 @@ class EntityType(StrEnum):
     JWT = "JWT"
     API_KEY = "API_KEY"
     CREDENTIAL = "CREDENTIAL"  # Bearer/Basic values, user:pass@ in URLs, secret params
+    # the scanner could not look at the string (too long, a detector failed):
+    # the span covers all of it so that nothing unscanned is passed on
+    UNSCANNABLE = "UNSCANNABLE"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

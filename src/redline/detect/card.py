@@ -1,0 +1,91 @@
+"""Payment card numbers: 13 to 19 digits, Luhn-checked, with an issuer prefix.
+
+A tenth of all digit runs pass the Luhn check, so the issuer prefix and the
+length that goes with it do most of the work: epoch milliseconds
+(``1718035200001``) and microseconds start with 1, which no card network
+uses. Runs inside a larger token (a UUID's last groups, an order id, the
+fraction of a decimal number) are not candidates at all.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ._span import EntityType, Span
+from ._text import fold_width
+
+_CANDIDATE = re.compile(
+    # not inside a token, a number, a decimal fraction or a longer group run
+    r"(?<![A-Za-z0-9_.,\-/])(?<![0-9] )"
+    # 13 to 19 digits, single spaces or hyphens between them
+    r"[0-9](?:[ \-]?[0-9]){12,18}"
+    r"(?![A-Za-z0-9_])(?![ .,\-]?[0-9])"
+)
+
+# (lowest prefix, highest prefix, lengths); prefixes compared on as many
+# leading digits as they have. From the networks' published IIN ranges.
+_ISSUERS: tuple[tuple[str, int, int, frozenset[int]], ...] = (
+    ("visa", 4, 4, frozenset({13, 16, 19})),
+    ("mastercard", 51, 55, frozenset({16})),
+    ("mastercard", 2221, 2720, frozenset({16})),
+    ("amex", 34, 34, frozenset({15})),
+    ("amex", 37, 37, frozenset({15})),
+    ("diners", 300, 305, frozenset(range(14, 20))),
+    ("diners", 36, 36, frozenset(range(14, 20))),
+    ("diners", 38, 39, frozenset(range(16, 20))),
+    ("discover", 6011, 6011, frozenset(range(16, 20))),
+    ("discover", 644, 649, frozenset(range(16, 20))),
+    ("discover", 65, 65, frozenset(range(16, 20))),
+    ("jcb", 3528, 3589, frozenset(range(16, 20))),
+    ("unionpay", 62, 62, frozenset(range(16, 20))),
+    ("mir", 2200, 2204, frozenset(range(16, 20))),
+    ("maestro", 50, 50, frozenset(range(13, 20))),
+    ("maestro", 56, 69, frozenset(range(13, 20))),
+)
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn (mod 10) check of ISO/IEC 7812-1."""
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        value = ord(char) - 48
+        if index % 2:
+            value *= 2
+            if value > 9:
+                value -= 9
+        total += value
+    return total % 10 == 0
+
+
+def issuer(digits: str) -> str | None:
+    """The card network whose prefix and length fit ``digits``, if any."""
+    length = len(digits)
+    for name, low, high, lengths in _ISSUERS:
+        if length not in lengths:
+            continue
+        width = len(str(low))
+        if low <= int(digits[:width]) <= high:
+            return name
+    return None
+
+
+class CreditCardDetector:
+    """Finds card numbers that pass Luhn and match a network's prefix."""
+
+    type: EntityType = EntityType.CREDIT_CARD
+    # a boundary, then a network's first digit and twelve more
+    trigger: re.Pattern[str] = re.compile(r"[^0-9a-z_.,\-/][2-6](?:[ \-]?[0-9]){12}")
+
+    def find(self, text: str) -> list[Span]:
+        text = fold_width(text)
+        spans: list[Span] = []
+        for match in _CANDIDATE.finditer(text):
+            digits = match.group().replace(" ", "").replace("-", "")
+            if not luhn_ok(digits):
+                continue
+            network = issuer(digits)
+            if network is None:
+                continue
+            reason = f"luhn, {network} prefix"
+            spans.append(Span(self.type, match.start(), match.end(), 0.9, reason))
+        return spans

@@ -1,0 +1,189 @@
+"""Phone numbers, validated against numbering plans with ``phonenumbers``.
+
+``phonenumbers`` is slow (tens of microseconds a call) and lenient about what
+it reads as a number, so a cheap pattern picks candidates first and rejects
+the shapes that are numbers but not phone numbers:
+
+- tokens: digits glued to letters, underscores or another token
+  (``ord_20251127_000187``, ``hosted-eu-20240612-09``, UUID groups);
+- dates and times (``2024-06-12``, ``12.06.2024``, ``20:17``);
+- versions and addresses (``10.0.19045.1``, ``192.0.2.1``) and decimals
+  (``1718035200.123``, ``0.4012888888881881``);
+- bare digit runs (``1718035200``, ``418305592``): epoch times and ids look
+  exactly like national numbers, so a run without separators counts only
+  with a ``+`` or a trunk ``0`` in front (``+12025550143``, ``07911123456``).
+
+Each candidate then goes through ``PhoneNumberMatcher`` at ``VALID``
+leniency: with no region when it starts with ``+``, otherwise with each
+default region in turn. A national number that starts with a trunk ``0`` and
+is grouped like a phone number also counts when it is only *possible* in a
+region (lower score): fiction-reserved ranges such as the UK's 07700 900xxx
+are not valid allocations, and real new ranges reach users before the
+library's metadata.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+import phonenumbers
+from phonenumbers import Leniency, PhoneNumberMatcher
+
+from ..errors import ConfigError
+from ._span import EntityType, Span
+from ._text import fold_width
+
+DEFAULT_REGIONS = ("US", "GB", "DE", "FR", "JP", "IN", "BR")
+# more distinct candidates than this in one string: mask the string rather
+# than spend unbounded time on it (each one costs up to a few milliseconds)
+MAX_CANDIDATES = 128
+
+# separators seen in written numbers: space, dot, hyphen, parentheses and
+# the Unicode dashes (U+2010..2015, minus sign, katakana prolonged mark)
+_SEP = "[ .\\-()\u2010-\u2015\u2212\u30fc]"
+_CANDIDATE = re.compile(
+    # start: after a percent escape, or not inside a token or a time
+    # ("tel:" and "phone:" are fine, "12:" is not)
+    r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9_+\-./])(?<![0-9]:))"
+    # not a date (2024-06-12, 12.06.2024)
+    r"(?![0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2})"
+    r"(?![0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4})"
+    # an optional "+" (or "%2B"), "(" or "(+", then 7 to 17 digits with at
+    # most two separator characters between digits
+    r"(?:\+|%2[Bb]|\(\+?)?[0-9](?:" + _SEP + r"{0,2}[0-9]){6,16}"
+    # end: not inside a token, not a time (:), not a decimal (,5 or .5)
+    r"(?![A-Za-z0-9_])(?![\-./:,][A-Za-z0-9_])",
+)
+# what every candidate that can pass _phone_shaped starts with, searched in
+# the lower-cased text: a boundary, then "+" (or "%2b"), a trunk "0" and
+# nine or ten more digits, or seven digits with a separator among them
+_TRIGGER = re.compile(
+    r"[^0-9a-z_+\-./](?=[0-9+(%])(?:(?<=%)[0-9a-f]{2})?"
+    r"(?:\(?(?:\+|%2b)\(?[0-9]|\(?0[1-9][0-9]{8,9}(?![0-9a-z_])"
+    # (not a date, a decimal, a dotted quad, a version with a one-digit part)
+    r"|(?![0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]+\.[0-9]+(?![0-9 .\-()])"
+    r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9 .\-()])|[0-9]+\.[0-9]\.)"
+    r"\(?(?=[0-9]{1,16}" + _SEP + r")"
+    r"[0-9](?:" + _SEP + r"{0,2}[0-9]){6})"
+)
+_DATE = re.compile(
+    r"[0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2}|[0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4}"
+)
+_DIGITS = re.compile(r"[0-9]+")
+
+
+class PhoneDetector:
+    """Finds phone numbers that are valid in a numbering plan.
+
+    ``regions`` are ISO 3166 codes tried, in order, for numbers written
+    without a country code (``"GB"``, not ``"UK"``).
+    """
+
+    type: EntityType = EntityType.PHONE
+    trigger: re.Pattern[str] = _TRIGGER
+
+    def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:
+        supported = phonenumbers.SUPPORTED_REGIONS
+        for region in regions:
+            if region not in supported:
+                raise ConfigError(
+                    f"unknown phone region {region!r}",
+                    fix="use ISO 3166 alpha-2 codes such as GB, US, DE",
+                )
+        self.regions = tuple(regions)
+
+    def find(self, text: str) -> list[Span]:
+        folded = fold_width(text)
+        spans: list[Span] = []
+        seen: set[str] = set()
+        for match in _CANDIDATE.finditer(folded):
+            candidate = match.group()
+            if not _phone_shaped(candidate):
+                continue
+            seen.add(candidate)  # repeats are answered from the cache
+            if len(seen) > MAX_CANDIDATES:
+                reason = "too many phone candidates"
+                return [Span(EntityType.UNSCANNABLE, 0, len(text), 1.0, reason)]
+            for start, end, score, reason in _check(candidate, self.regions):
+                base = match.start()
+                spans.append(Span(self.type, base + start, base + end, score, reason))
+        return spans
+
+
+def _phone_shaped(candidate: str) -> bool:
+    """Whether the candidate's digit groups can be a written phone number."""
+    encoded = candidate[:3] in ("%2B", "%2b")
+    body = candidate[3:] if encoded else candidate
+    international = encoded or body[0] == "+"
+    groups = _DIGITS.findall(body)
+    if len(groups) == 1:
+        digits = groups[0]
+        if international:
+            return True
+        # a bare national number needs its trunk prefix to stand out from
+        # epoch times and numeric ids
+        return digits[0] == "0" and digits[1] != "0" and 10 <= len(digits) <= 11
+    if _DATE.search(candidate):
+        return False
+    separators = set(body) - set("0123456789+")
+    if "." in separators:
+        dots = body.count(".")
+        if dots == 1 and separators == {"."}:
+            return False  # a decimal number
+        if any(len(group) == 1 for group in groups[1:]):
+            return False  # a version string
+        octets = separators == {"."} and len(groups) == 4
+        if octets and all(len(g) <= 3 and int(g) <= 255 for g in groups):
+            return False  # an IPv4 address
+    return True
+
+
+# the cache holds recent candidates (phone numbers) in memory, as the
+# request being scanned does; it never leaves the process
+@functools.lru_cache(maxsize=4096)
+def _check(
+    candidate: str, regions: tuple[str, ...]
+) -> tuple[tuple[int, int, float, str], ...]:
+    """Numbers inside ``candidate``: (start, end, score, reason) each."""
+    text, offsets = _for_library(candidate)
+
+    if text.startswith("+"):
+        found = _match(text, None, Leniency.VALID)
+        return tuple(
+            (offsets[s], offsets[e - 1] + 1, 0.9, "numbering plan, international")
+            for s, e in found
+        )
+
+    for region in regions:
+        found = _match(text, region, Leniency.VALID)
+        if found:
+            return tuple(
+                (offsets[s], offsets[e - 1] + 1, 0.9, f"numbering plan {region}")
+                for s, e in found
+            )
+
+    digits = "".join(_DIGITS.findall(text))
+    grouped = len(_DIGITS.findall(text)) > 1
+    if grouped and digits[0] == "0" and digits[1] != "0":
+        for region in regions:
+            found = _match(text, region, Leniency.POSSIBLE)
+            if found:
+                return tuple(
+                    (offsets[s], offsets[e - 1] + 1, 0.6, f"possible number {region}")
+                    for s, e in found
+                )
+    return ()
+
+
+def _for_library(candidate: str) -> tuple[str, list[int]]:
+    """The candidate with ``%2B`` read as ``+``, and each character's offset."""
+    if candidate[:3] in ("%2B", "%2b"):
+        return "+" + candidate[3:], [0, *range(3, len(candidate))]
+    return candidate, list(range(len(candidate)))
+
+
+def _match(text: str, region: str | None, leniency: int) -> list[tuple[int, int]]:
+    matcher = PhoneNumberMatcher(text, region, leniency=leniency)
+    return [(m.start, m.end) for m in matcher]

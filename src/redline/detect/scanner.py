@@ -1,0 +1,168 @@
+"""Running many detectors over one string, fast, and failing closed.
+
+Most strings in analytics events hold nothing: words, numbers written as
+strings, UUIDs, ISO dates, clean URLs. The scanner makes those cheap. Every
+detector here carries a ``trigger``: a compiled pattern that is found in
+every string in which the detector could find something, and in few others.
+The scanner searches each trigger in one *probe* per string, the
+width-folded text in lower case with a space in front (so that a trigger can
+start with a boundary class and still match at the start of the text), and
+runs only the detectors whose trigger is found. Searching the triggers one
+by one is faster than one joined pattern: each starts with a literal or a
+small class, which lets the regex engine skip ahead. A detector without a
+``trigger`` attribute runs on every string.
+
+Failing closed (STYLE.md, habit 4): a string longer than ``max_length``
+characters, and a string on which a detector raises, comes back as one
+:attr:`EntityType.UNSCANNABLE` span over the whole string, so a caller that
+redacts what the scanner reports never passes on a value nobody looked at.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import re
+from collections.abc import Callable, Iterable
+
+from ._span import Detector, EntityType, Span
+from ._text import fold_width
+from .apikey import ApiKeyDetector
+from .card import CreditCardDetector
+from .credential import CredentialDetector
+from .email import EmailDetector
+from .ip import IpAddressDetector
+from .jwt import JwtDetector
+from .phone import PhoneDetector
+
+logger = logging.getLogger("redline.engine")
+
+_Search = Callable[[str], "re.Match[str] | None"]
+
+MAX_LENGTH = 65_536  # characters scanned at most; longer strings fail closed
+
+TOO_LONG = "too long to scan"
+DETECTOR_ERROR = "detector error"
+
+DETECTORS: dict[str, type[Detector]] = {
+    "email": EmailDetector,
+    "phone": PhoneDetector,
+    "credit_card": CreditCardDetector,
+    "ip_address": IpAddressDetector,
+    "jwt": JwtDetector,
+    "api_key": ApiKeyDetector,
+    "credential": CredentialDetector,
+}
+
+
+class Scanner:
+    """Runs detectors over strings; returns non-overlapping spans by start.
+
+    Where spans of different detectors overlap, the one with the higher
+    score is kept, then the longer one. Thread-safe: it holds no state
+    between calls.
+    """
+
+    def __init__(
+        self, detectors: Iterable[Detector], *, max_length: int = MAX_LENGTH
+    ) -> None:
+        if max_length < 1:
+            raise ValueError("max_length must be positive")
+        self.detectors = tuple(detectors)
+        self.max_length = max_length
+        # (detector, its trigger's bound search method or None), bound once
+        # because this loop runs for every string of every event
+        self._gated: tuple[tuple[Detector, _Search | None], ...] = tuple(
+            (detector, _search_of(detector)) for detector in self.detectors
+        )
+
+    def scan(self, text: str) -> list[Span]:
+        """The entities found in ``text``, sorted by start, not overlapping."""
+        if len(text) > self.max_length:
+            return [_whole(text, TOO_LONG)]
+        folded = text if text.isascii() else fold_width(text)
+        probe = " " + folded.lower()
+
+        spans: list[Span] = []
+        for detector, search in self._gated:
+            if search is not None and search(probe) is None:
+                continue
+            try:
+                found = detector.find(folded)
+            except Exception as exc:  # any failure masks, never passes the value
+                # the exception's message may quote the value: log its type only
+                logger.warning(
+                    "detector %s raised %s on a string of %d characters; masked",
+                    type(detector).__name__,
+                    type(exc).__name__,
+                    len(text),
+                )
+                return [_whole(text, DETECTOR_ERROR)]
+            for span in found:
+                if not 0 <= span.start < span.end <= len(text):
+                    logger.warning(
+                        "detector %s returned a span outside the string; masked",
+                        type(detector).__name__,
+                    )
+                    return [_whole(text, DETECTOR_ERROR)]
+            spans.extend(found)
+        return _resolve(spans)
+
+
+def default_scanner() -> Scanner:
+    """A scanner with every detector in :data:`DETECTORS`, default settings."""
+    return Scanner([cls() for cls in DETECTORS.values()])
+
+
+def redact(text: str, spans: Iterable[Span]) -> str:
+    """``text`` with each span replaced by its type in brackets (``[EMAIL]``).
+
+    Spans may come in any order; where they overlap, the union is replaced
+    under the label of the span that starts first, so nothing a span
+    covers survives.
+    """
+    ordered = sorted(spans, key=lambda span: (span.start, -span.end))
+    if not ordered:
+        return text
+    parts: list[str] = []
+    position = 0
+    for span in ordered:
+        if not 0 <= span.start <= span.end <= len(text):
+            raise ValueError("span lies outside the text")
+        if span.end <= position:
+            continue  # inside a span already replaced
+        if span.start < position:
+            position = span.end  # overlaps the previous one: widen it
+            continue
+        parts.append(text[position : span.start])
+        parts.append(f"[{span.type.value}]")
+        position = span.end
+    parts.append(text[position:])
+    return "".join(parts)
+
+
+def _whole(text: str, reason: str) -> Span:
+    return Span(EntityType.UNSCANNABLE, 0, len(text), 1.0, reason)
+
+
+def _search_of(detector: Detector) -> _Search | None:
+    trigger = getattr(detector, "trigger", None)
+    return trigger.search if isinstance(trigger, re.Pattern) else None
+
+
+def _resolve(spans: list[Span]) -> list[Span]:
+    """Keep the best of overlapping spans: higher score, then longer."""
+    if len(spans) < 2:
+        return spans
+    ranked = sorted(spans, key=lambda s: (-s.score, s.start - s.end, s.start))
+    starts: list[int] = []
+    kept: list[Span] = []
+    for span in ranked:
+        index = bisect.bisect_left(starts, span.start)
+        if index > 0 and kept[index - 1].end > span.start:
+            continue
+        if index < len(kept) and kept[index].start < span.end:
+            continue
+        starts.insert(index, span.start)
+        kept.insert(index, span)
+    return kept
