@@ -14,7 +14,9 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "mixpanel_events.jsonl"
+SAMPLES = (
+    Path(__file__).resolve().parent.parent / "tests" / "data" / "mixpanel_events.jsonl"
+)
 
 
 def realistic_bodies(count: int, batch: int, token: str, seed: int = 7) -> list[bytes]:
@@ -60,68 +62,125 @@ class Figures:
     def line(self, label: str) -> str:
         return (
             f"{label:<26} {self.events_per_second:>10,.0f} events/s   "
-            f"p50 {self.percentile(0.5):6.2f} ms   p99 {self.percentile(0.99):6.2f} ms   "
+            f"p50 {self.percentile(0.5):6.2f} ms   "
+            f"p99 {self.percentile(0.99):6.2f} ms   "
             f"errors {self.errors}"
         )
 
 
-async def _closed_loop(url: str, bodies: list[bytes], batch: int, seconds: float, workers: int) -> Figures:
-    headers = {"content-type": "application/x-www-form-urlencoded"}
+class _Connection:
+    """A minimal HTTP/1.1 keep-alive client: the load generator must cost
+    far less per request than the servers it measures, which a full client
+    library does not."""
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        self.host, self.port, self.path = host, port, path
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(
+                self.host, self.port
+            )
+        assert self.reader is not None
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self.writer.write(head + body)
+        status_line = await self.reader.readline()
+        if not status_line:  # the server closed an idle connection
+            self.reader, self.writer = await asyncio.open_connection(
+                self.host, self.port
+            )
+            self.writer.write(head + body)
+            status_line = await self.reader.readline()
+        length = 0
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+def _split(url: str) -> tuple[str, int, str]:
+    parsed = httpx.URL(url)
+    path = parsed.raw_path.decode()
+    return parsed.host, parsed.port or 80, path
+
+
+async def _closed_loop(
+    url: str, bodies: list[bytes], batch: int, seconds: float, workers: int
+) -> Figures:
+    host, port, path = _split(url)
     latencies: list[float] = []
     counts = {"requests": 0, "errors": 0}
     stop_at = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def worker(offset: int) -> None:
-            i = offset
-            while time.perf_counter() < stop_at:
-                body = bodies[i % len(bodies)]
-                i += workers
-                started = time.perf_counter()
-                response = await client.post(url, content=body, headers=headers)
-                latencies.append((time.perf_counter() - started) * 1000)
-                counts["requests"] += 1
-                if response.status_code != 200:
-                    counts["errors"] += 1
+    async def worker(offset: int) -> None:
+        conn = _Connection(host, port, path)
+        i = offset
+        while time.perf_counter() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += workers
+            started = time.perf_counter()
+            status = await conn.post(body)
+            latencies.append((time.perf_counter() - started) * 1000)
+            counts["requests"] += 1
+            if status != 200:
+                counts["errors"] += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(workers)))
-        elapsed = time.perf_counter() - started
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(w) for w in range(workers)))
+    elapsed = time.perf_counter() - started
     ok = counts["requests"] - counts["errors"]
     return Figures(counts["requests"], ok * batch, counts["errors"], elapsed, latencies)
 
 
-async def _open_loop(url: str, bodies: list[bytes], batch: int, seconds: float, rate_rps: float) -> Figures:
+async def _open_loop(
+    url: str, bodies: list[bytes], batch: int, seconds: float, rate_rps: float
+) -> Figures:
     """Requests at a fixed rate, whatever the answers do; latency is
     measured from the scheduled send time, so queueing counts."""
-    headers = {"content-type": "application/x-www-form-urlencoded"}
+    host, port, path = _split(url)
     latencies: list[float] = []
     errors = 0
     total = int(seconds * rate_rps)
-    limits = httpx.Limits(max_connections=256, max_keepalive_connections=256)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        start = time.perf_counter()
+    idle: list[_Connection] = []
+    start = time.perf_counter()
 
-        async def one(n: int) -> None:
-            nonlocal errors
-            due = start + n / rate_rps
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            response = await client.post(url, content=bodies[n % len(bodies)], headers=headers)
-            latencies.append((time.perf_counter() - due) * 1000)
-            if response.status_code != 200:
-                errors += 1
+    async def one(n: int) -> None:
+        nonlocal errors
+        due = start + n / rate_rps
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        conn = idle.pop() if idle else _Connection(host, port, path)
+        status = await conn.post(bodies[n % len(bodies)])
+        latencies.append((time.perf_counter() - due) * 1000)
+        idle.append(conn)
+        if status != 200:
+            errors += 1
 
-        await asyncio.gather(*(one(n) for n in range(total)))
-        elapsed = time.perf_counter() - start
+    await asyncio.gather(*(one(n) for n in range(total)))
+    elapsed = time.perf_counter() - start
     return Figures(total, (total - errors) * batch, errors, elapsed, latencies)
 
 
-def run_closed(url: str, bodies: list[bytes], batch: int, seconds: float, workers: int) -> Figures:
+def run_closed(
+    url: str, bodies: list[bytes], batch: int, seconds: float, workers: int
+) -> Figures:
     return asyncio.run(_closed_loop(url, bodies, batch, seconds, workers))
 
 
-def run_open(url: str, bodies: list[bytes], batch: int, seconds: float, rate_rps: float) -> Figures:
+def run_open(
+    url: str, bodies: list[bytes], batch: int, seconds: float, rate_rps: float
+) -> Figures:
     return asyncio.run(_open_loop(url, bodies, batch, seconds, rate_rps))
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _load import Figures, realistic_bodies, run_closed, run_open  # noqa: E402
+from _load import Figures, realistic_bodies, run_closed, run_open
 
 BATCH = 50
 
@@ -64,7 +64,9 @@ def _wait(url: str) -> None:
     raise SystemExit(f"server at {url} did not start")
 
 
-def _measure(url: str, bodies: list[bytes], seconds: float, rate: float | None) -> Figures:
+def _measure(
+    url: str, bodies: list[bytes], seconds: float, rate: float | None
+) -> Figures:
     # the load runs in its own process so it does not share the server's core
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         if rate is None:
@@ -93,11 +95,22 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(work)}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "redline.cli", "serve", "--config", str(config)], env=env, **quiet
+        [sys.executable, "-m", "redline.cli", "serve", "--config", str(config)],
+        env=env,
+        **quiet,
     )
     bare = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "bare:app", "--port", str(bare_port), "--log-level",
-         "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bare:app",
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         env=env,
         cwd=work,
         **quiet,
@@ -122,7 +135,10 @@ def main() -> None:
         gateway.wait(30)
         bare.wait(30)
 
-    print(f"batches of {BATCH} events, {os.cpu_count()} cores, outbox durability {args.durability}")
+    print(
+        f"batches of {BATCH} events, {os.cpu_count()} cores, "
+        f"outbox durability {args.durability}"
+    )
     print(floor.line("bare parse (floor), max"))
     print(full.line("redline gateway, max"))
     print(bare_half.line(f"bare parse @ {half_rate * BATCH:,.0f} ev/s"))

@@ -68,8 +68,13 @@ def main() -> None:
         "user_3f9a2c",
         {"$email": "jane.doe@example.com", "$name": "Jane Doe", "plan": "pro"},
     )
-    mp.group_set("company", "Example Inc", {"plan": "enterprise", "company_size": "50-200"})
-    print(f"sent 4 events, 1 profile update and 1 group update to {base} at {time.ctime()}")
+    mp.group_set(
+        "company", "Example Inc", {"plan": "enterprise", "company_size": "50-200"}
+    )
+    print(
+        f"sent 4 events, 1 profile update and 1 group update to {base} "
+        f"at {time.ctime()}"
+    )
 
 
 if __name__ == "__main__":

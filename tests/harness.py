@@ -93,17 +93,29 @@ def gateway_thread(config_path: Path) -> Iterator[GatewayThread]:
 class GatewayProcess:
     """`redline serve` in a child process; stderr goes to a file."""
 
-    def __init__(self, config_path: Path, log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self, config_path: Path, log_path: Path, env: dict[str, str] | None = None
+    ):
         self.config = config_mod.load(config_path)
         self.url = f"http://127.0.0.1:{self.config.server.port}"
-        self._args = [sys.executable, "-m", "redline.cli", "serve", "--config", str(config_path)]
+        self._args = [
+            sys.executable,
+            "-m",
+            "redline.cli",
+            "serve",
+            "--config",
+            str(config_path),
+        ]
         self._log_path = log_path
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
-        log = open(self._log_path, "ab")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(self._args, stderr=log, stdout=log, env=self._env)
+        # the child holds its own copy of the descriptor
+        with open(self._log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self._args, stderr=log, stdout=log, env=self._env
+            )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -51,7 +51,9 @@ class ConsoleFormatter(logging.Formatter):
         if extras:
             line += f"  {extras}"
         if record.exc_info and record.exc_info[0] is not None:
-            line += f"  exc={record.exc_info[0].__name__} at {_where(record.exc_info[2])}"
+            line += (
+                f"  exc={record.exc_info[0].__name__} at {_where(record.exc_info[2])}"
+            )
         return line
 
 

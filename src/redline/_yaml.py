@@ -107,6 +107,7 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     where = locate(marks, loc)
     field = ".".join(str(part) for part in loc) or "(top level)"
     kind = first["type"]
+    fix: str | None
     if kind == "extra_forbidden":
         message = f"unknown key {field!r}"
         fix = "remove it or check its spelling against the documented keys"
@@ -131,7 +132,7 @@ def _user_path(loc: Sequence[Any], marks: Marks) -> Path:
     # unknown key)
     kept: list[str | int] = []
     for i, part in enumerate(loc):
-        if (*kept, part) in marks or i == len(loc) - 1 and _is_key(part):
+        if (*kept, part) in marks or (i == len(loc) - 1 and _is_key(part)):
             kept.append(part)
     return tuple(kept)
 

@@ -39,7 +39,9 @@ _config_option = click.option(
     help="Config file (default: ./redline.yaml if present, else the built-in example).",
 )
 _data_dir_option = click.option(
-    "--data-dir", type=click.Path(file_okay=False), help="Where the outbox and store live."
+    "--data-dir",
+    type=click.Path(file_okay=False),
+    help="Where the outbox and store live.",
 )
 
 
@@ -65,7 +67,9 @@ def serve(
     """Run the gateway."""
     from .gateway.server import serve as run
 
-    config = _load_config(config_path, host=host, port=port, data_dir=data_dir, policy=policy)
+    config = _load_config(
+        config_path, host=host, port=port, data_dir=data_dir, policy=policy
+    )
     _logs.configure(config.spec.log.level, config.spec.log.format)
     try:
         run(config)
@@ -146,7 +150,11 @@ def _shape(exc: Exception) -> str:
 @click.option("--distinct-id", help="Only events of this (sanitised) distinct id.")
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.option(
-    "--format", "fmt", type=click.Choice(["table", "jsonl"]), default="table", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "jsonl"]),
+    default="table",
+    show_default=True,
 )
 def events(
     config_path: str | None,
@@ -163,10 +171,14 @@ def events(
     config = _load_config(config_path, data_dir=data_dir)
     path = config.data_dir / "store.db"
     if not path.exists():
-        click.echo(f"redline: no local store at {path} yet (has the gateway run?)", err=True)
+        click.echo(
+            f"redline: no local store at {path} yet (has the gateway run?)", err=True
+        )
         sys.exit(1)
     with LocalStore.in_dir(config.data_dir) as store:
-        rows = store.query(project=project, name=name, distinct_id=distinct_id, limit=limit)
+        rows = store.query(
+            project=project, name=name, distinct_id=distinct_id, limit=limit
+        )
         total = store.count(project=project, name=name, distinct_id=distinct_id)
     if fmt == "jsonl":
         for row in rows:
@@ -211,17 +223,26 @@ def outbox_status(config_path: str | None, data_dir: str | None) -> None:
         click.echo("outbox is empty; no dead letters")
         return
     for row in stats:
-        age = "-" if row.oldest_age_seconds is None else f"{row.oldest_age_seconds:.1f}s"
-        click.echo(f"{row.route:<32} waiting={row.depth:<8} oldest={age:<10} dead={row.dead}")
+        age = (
+            "-" if row.oldest_age_seconds is None else f"{row.oldest_age_seconds:.1f}s"
+        )
+        click.echo(
+            f"{row.route:<32} waiting={row.depth:<8} oldest={age:<10} dead={row.dead}"
+        )
         for letter in read_dead_letters(path, row.route, 5):
-            click.echo(f"    dead #{letter.id} attempts={letter.attempts} reason={letter.reason}")
+            click.echo(
+                f"    dead #{letter.id} attempts={letter.attempts} "
+                f"reason={letter.reason}"
+            )
 
 
 @outbox.command("replay")
 @_config_option
 @_data_dir_option
 @click.option("--route", help="Only this route (project/destination).")
-def outbox_replay(config_path: str | None, data_dir: str | None, route: str | None) -> None:
+def outbox_replay(
+    config_path: str | None, data_dir: str | None, route: str | None
+) -> None:
     """Put dead letters back into the queue."""
     from .outbox.sqlite import replay_dead_letters
 

@@ -232,7 +232,11 @@ def _apply_overrides(
     raw: dict[str, Any], env: Mapping[str, str], cli: Mapping[str, Any]
 ) -> dict[str, Any]:
     server = dict(raw.get("server") or {})
-    names = {"host": "REDLINE_HOST", "port": "REDLINE_PORT", "data_dir": "REDLINE_DATA_DIR"}
+    names = {
+        "host": "REDLINE_HOST",
+        "port": "REDLINE_PORT",
+        "data_dir": "REDLINE_DATA_DIR",
+    }
     for key, var in names.items():
         if env.get(var):
             server[key] = env[var]
@@ -246,7 +250,10 @@ def _apply_overrides(
     if cli.get("policy") is not None:
         out["policy"] = str(cli["policy"])
     if env.get("REDLINE_LOG_LEVEL"):
-        out["log"] = {**(raw.get("log") or {}), "level": env["REDLINE_LOG_LEVEL"].lower()}
+        out["log"] = {
+            **(raw.get("log") or {}),
+            "level": env["REDLINE_LOG_LEVEL"].lower(),
+        }
     return out
 
 

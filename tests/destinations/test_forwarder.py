@@ -17,7 +17,11 @@ import pytest
 
 from redline import config as config_module
 from redline.destinations._partial import PartialDelivery
-from redline.destinations.forwarder import Forwarder, build_destinations
+from redline.destinations.forwarder import (
+    LOCAL_MAX_BATCH,
+    Forwarder,
+    build_destinations,
+)
 from redline.destinations.local import LocalStore, LocalStoreDestination
 from redline.destinations.mixpanel import MixpanelDestination
 from redline.errors import DeliveryError
@@ -683,7 +687,7 @@ projects:
         assert sorted(built) == ["demo/local", "demo/mp", "shop/bulk", "shop/local"]
         local = built["shop/local"]
         assert isinstance(local, LocalStoreDestination)
-        assert (local.project, local.max_batch) == ("shop", 500)
+        assert (local.project, local.max_batch) == ("shop", LOCAL_MAX_BATCH)
         assert built["shop/bulk"].max_batch == 40
         upstream = built["demo/mp"]
         assert isinstance(upstream, MixpanelDestination)

@@ -49,7 +49,9 @@ def engine() -> Engine:
 
 
 def track(name: str, **props: object) -> Event:
-    return Event(Kind.TRACK, name, dict(props), distinct_id="user-1", insert_id="abc-1", time=1.5)
+    return Event(
+        Kind.TRACK, name, dict(props), distinct_id="user-1", insert_id="abc-1", time=1.5
+    )
 
 
 def test_unknown_event_is_dropped_whole(engine: Engine) -> None:
@@ -78,9 +80,14 @@ def test_glob_event_rules_apply(engine: Engine) -> None:
 def test_hash_is_keyed_stable_and_carries_key_id(engine: Engine) -> None:
     first = engine.apply(track("checkout", email="jane.doe@example.com")).event
     second = engine.apply(track("checkout", email="jane.doe@example.com")).event
-    other = Engine(
-        parse_policy(POLICY, "test.yaml"), Hasher("k1", Sensitive("another-key-of-32-bytes-long!!!!"))
-    ).apply(track("checkout", email="jane.doe@example.com")).event
+    other = (
+        Engine(
+            parse_policy(POLICY, "test.yaml"),
+            Hasher("k1", Sensitive("another-key-of-32-bytes-long!!!!")),
+        )
+        .apply(track("checkout", email="jane.doe@example.com"))
+        .event
+    )
 
     assert first is not None and second is not None and other is not None
     digest = first.properties["email"]
@@ -99,15 +106,23 @@ def test_kept_strings_are_still_scanned(engine: Engine) -> None:
 
     assert result.event is not None
     assert result.event.properties["plan"] == "pro for [EMAIL]"
-    assert ("plan", "redact", "EMAIL") in [(f.path, f.action, f.detector) for f in result.findings]
+    assert ("plan", "redact", "EMAIL") in [
+        (f.path, f.action, f.detector) for f in result.findings
+    ]
 
 
 def test_nested_values_and_keys_are_scanned(engine: Engine) -> None:
-    items = [{"sku": "A-1", "buyer": "jane.doe@example.com"}, {"jane.doe@example.com": 1}]
+    items = [
+        {"sku": "A-1", "buyer": "jane.doe@example.com"},
+        {"jane.doe@example.com": 1},
+    ]
     result = engine.apply(track("checkout", items=items))
 
     assert result.event is not None
-    assert result.event.properties["items"] == [{"sku": "A-1", "buyer": "[EMAIL]"}, {"[EMAIL]": 1}]
+    assert result.event.properties["items"] == [
+        {"sku": "A-1", "buyer": "[EMAIL]"},
+        {"[EMAIL]": 1},
+    ]
 
 
 def test_numbers_and_booleans_pass_unchanged(engine: Engine) -> None:

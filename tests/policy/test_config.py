@@ -20,10 +20,15 @@ def test_built_in_config_has_demo_key_and_local_store() -> None:
 
 def test_environment_then_command_line_override_the_file(tmp_path: Path) -> None:
     path = tmp_path / "redline.yaml"
-    path.write_text("server: {port: 9000}\nprojects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n")
+    path.write_text(
+        "server: {port: 9000}\n"
+        "projects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n"
+    )
 
     from_env = config_mod.load(path, environ={"REDLINE_PORT": "9100"})
-    from_cli = config_mod.load(path, environ={"REDLINE_PORT": "9100"}, overrides={"port": 9200})
+    from_cli = config_mod.load(
+        path, environ={"REDLINE_PORT": "9100"}, overrides={"port": 9200}
+    )
 
     assert from_env.server.port == 9100
     assert from_cli.server.port == 9200
@@ -43,7 +48,10 @@ def test_upstream_token_comes_from_the_environment_and_stays_hidden(
     config = config_mod.load(path)
     upstream = config.keys["k"].upstreams[0]
 
-    assert upstream.token is not None and upstream.token.reveal() == "upstream-canary-token"
+    assert (
+        upstream.token is not None
+        and upstream.token.reveal() == "upstream-canary-token"
+    )
     assert "upstream-canary-token" not in repr(config)
     assert "upstream-canary-token" not in str(upstream)
 
@@ -66,7 +74,9 @@ def test_missing_secret_names_the_variable_and_the_line(tmp_path: Path) -> None:
 
 def test_unknown_destination_and_mistyped_key(tmp_path: Path) -> None:
     path = tmp_path / "redline.yaml"
-    path.write_text("projects:\n  p:\n    ingest_keys: [k]\n    forward: [{destination: nowhere}]\n")
+    path.write_text(
+        "projects:\n  p:\n    ingest_keys: [k]\n    forward: [{destination: nowhere}]\n"
+    )
     with pytest.raises(ConfigError, match="unknown destination 'nowhere'"):
         config_mod.load(path)
 

@@ -22,15 +22,26 @@ def test_shipped_example_policy_loads() -> None:
     ("text", "line", "column", "fragment"),
     [
         ("version: 2\n", 1, 10, "version"),
-        ("version: 1\nall_events:\n  properties:\n    a: kepp\n", 4, 8, "all_events.properties.a"),
+        (
+            "version: 1\nall_events:\n  properties:\n    a: kepp\n",
+            4,
+            8,
+            "all_events.properties.a",
+        ),
         ("version: 1\nunknown_section: 1\n", 2, 18, "unknown key 'unknown_section'"),
         (
-            "version: 1\nevents:\n  e:\n    properties:\n      a: {action: url, keep: [x]}\n",
+            "version: 1\nevents:\n  e:\n    properties:\n"
+            "      a: {action: url, keep: [x]}\n",
             5,
             30,
             "unknown key 'events.e.properties.a.keep'",
         ),
-        ("version: 1\ndefaults:\n  detect: [emial]\n", 3, 11, "unknown detector 'emial'"),
+        (
+            "version: 1\ndefaults:\n  detect: [emial]\n",
+            3,
+            11,
+            "unknown detector 'emial'",
+        ),
         ("version: 1\nhash: {key_id: k1}\n", 2, 7, "hash.key: required key is missing"),
         ("version: 1\nevents: [\n", 3, 1, "not valid YAML"),
         ("version: 1\nevents: {}\nevents: {}\n", 3, 1, "appears twice"),

@@ -104,6 +104,7 @@ class RawRequest:
     form: dict[str, str]  # the form fields, if the body was a form
     status: int
     endpoint: str | None
+    received_at: float = 0.0  # time.monotonic() on arrival
 
     def text(self) -> str:
         """Everything in the request with transport encodings undone.
@@ -340,6 +341,7 @@ class MixpanelStandin:
             form=form,
             status=verdict.status,
             endpoint=known,
+            received_at=time.monotonic(),
         )
         with self._lock:
             index = len(self._requests)

@@ -42,7 +42,8 @@ __all__ = ["DeliveryCounters", "Forwarder", "build_destinations"]
 
 log = logging.getLogger("redline.forwarder")
 
-LOCAL_MAX_BATCH = 500
+# small enough that decoding one batch never holds the request loop long
+LOCAL_MAX_BATCH = 100
 _MAX_REASON = 200
 
 

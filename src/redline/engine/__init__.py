@@ -35,6 +35,9 @@ _OPS = frozenset(
     {"$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset", "$delete"}
 )
 _MAX_DEPTH = 16
+_MEMO_SIZE = 32_768
+_MEMO_MAX_LENGTH = 200
+_URL_MEMO_MAX_LENGTH = 2048
 # what vendors accept as an idempotency id: Mixpanel allows at most 36
 # characters of letters, digits and dashes
 _VALID_INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
@@ -66,6 +69,12 @@ class Engine:
         self._hasher = hasher
         self._scanner = Scanner([DETECTORS[name]() for name in policy.detectors])
         self._fail_drop = policy.on_detection is Action.DROP
+        # Analytics strings repeat (browser names, plans, routes): the
+        # verdict on short strings is remembered, in memory only, and the
+        # memo is bounded
+        self._memo: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self._url_memo: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
+        self._findings: dict[tuple[str, str, str, str | None], Finding] = {}
 
     def apply(self, event: Event) -> Result:
         policy = self.policy
@@ -73,7 +82,7 @@ class Engine:
         if event.kind is Kind.TRACK:
             rules = policy.rules_for(event.name)
             if not rules.known and policy.drop_unknown_events:
-                findings.append(Finding(event.name, "", "drop_event"))
+                findings.append(self.finding(event.name, "", "drop_event"))
                 return Result(None, findings)
         elif event.kind is Kind.PROFILE:
             rules = policy.profiles
@@ -91,7 +100,9 @@ class Engine:
 
         distinct_id = event.distinct_id
         if distinct_id is not None:
-            distinct_id = walk.identity(distinct_id, rules.properties.get("distinct_id"))
+            distinct_id = walk.identity(
+                distinct_id, rules.properties.get("distinct_id")
+            )
 
         ip = event.ip
         if ip is not None:
@@ -101,13 +112,16 @@ class Engine:
         if insert_id is None or not _VALID_INSERT_ID.fullmatch(insert_id):
             insert_id = self._derive_insert_id(event)
 
-        clean = dataclasses.replace(
-            event,
-            properties=properties,
-            distinct_id=distinct_id,
-            insert_id=insert_id,
-            ip=ip,
-            envelope=_envelope(event.envelope, policy),
+        clean = Event(
+            event.kind,
+            event.name,
+            properties,
+            distinct_id,
+            insert_id,
+            event.time,
+            ip,
+            event.imported,
+            _envelope(event.envelope, policy),
         )
         return Result(clean, findings)
 
@@ -115,15 +129,65 @@ class Engine:
         # the raw record decides the id, so a client that sends the same
         # record twice gets it deduplicated; the id is keyed, so it reveals
         # nothing about the record
-        record = [event.kind.value, event.name, event.distinct_id, event.time, event.properties]
+        record = [
+            event.kind.value,
+            event.name,
+            event.distinct_id,
+            event.time,
+            event.properties,
+        ]
         return self._hasher.insert_id(record)
 
-    def scrub_text(self, text: str) -> tuple[str, list[str]]:
+    def finding(
+        self, event: str, path: str, action: str, detector: str | None = None
+    ) -> Finding:
+        """The (shared, immutable) finding for one kind of decision."""
+        key = (event, path, action, detector)
+        known = self._findings.get(key)
+        if known is not None:
+            return known
+        # names come from clients too (a property called after an email
+        # address): findings carry them only with detected spans redacted
+        found = Finding(
+            self.scrub_text(event)[0], self.scrub_text(path)[0], action, detector
+        )
+        if len(self._findings) >= _MEMO_SIZE:
+            self._findings.clear()
+        self._findings[key] = found
+        return found
+
+    def scrub_url(self, url: str, rule: Rule) -> tuple[str, tuple[str, ...]]:
+        """A URL scrubbed by a ``url`` rule; the kinds of what was removed."""
+        assert rule.keep_params is not None
+        key = (url, rule.keep_params.pattern)
+        memo = self._url_memo
+        known = memo.get(key)
+        if known is not None:
+            return known
+        clean, kinds = _url.scrub_url(url, rule.keep_params, self.scrub_text)
+        result = clean, tuple(kinds)
+        if len(url) <= _URL_MEMO_MAX_LENGTH:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = result
+        return result
+
+    def scrub_text(self, text: str) -> tuple[str, tuple[str, ...]]:
         """Redact every detected span in ``text``; the kinds found."""
+        memo = self._memo
+        known = memo.get(text)
+        if known is not None:
+            return known
         spans = self._scanner.scan(text)
-        if not spans:
-            return text, []
-        return redact(text, spans), [span.type.value for span in spans]
+        if spans:
+            result = redact(text, spans), tuple(span.type.value for span in spans)
+        else:
+            result = text, ()
+        if len(text) <= _MEMO_MAX_LENGTH:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[text] = result
+        return result
 
 
 def _envelope(envelope: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
@@ -145,9 +209,11 @@ class _Walk:
         self.findings = findings
 
     def note(self, path: str, action: str, detector: str | None = None) -> None:
-        self.findings.append(Finding(self.event, path, action, detector))
+        self.findings.append(self.engine.finding(self.event, path, action, detector))
 
-    def property(self, out: dict[str, Any], key: str, value: Any, rule: Rule, path: str) -> None:
+    def property(
+        self, out: dict[str, Any], key: str, value: Any, rule: Rule, path: str
+    ) -> None:
         action = rule.action
         if action is Action.DROP:
             self.note(path, "drop")
@@ -156,8 +222,12 @@ class _Walk:
             self.note(path, "hash")
             out[key] = self.engine._hasher.digest(value)
             return
-        if action is Action.URL and isinstance(value, str) and _url.looks_like_url(value):
-            clean, kinds = _url.scrub_url(value, rule.keep_params, self.engine.scrub_text)  # type: ignore[arg-type]
+        if (
+            action is Action.URL
+            and isinstance(value, str)
+            and _url.looks_like_url(value)
+        ):
+            clean, kinds = self.engine.scrub_url(value, rule)
             for kind in kinds:
                 self.note(path, "url", kind)
             out[key] = clean
@@ -174,7 +244,9 @@ class _Walk:
         if ok:
             out[key] = clean
 
-    def net(self, value: Any, path: str, force_redact: bool, depth: int) -> tuple[Any, bool]:
+    def net(
+        self, value: Any, path: str, force_redact: bool, depth: int
+    ) -> tuple[Any, bool]:
         """Run the detectors over every string in ``value``; (result, keep?)."""
         if isinstance(value, str):
             if not value:
@@ -207,7 +279,9 @@ class _Walk:
                 clean_key, key_kinds = self.engine.scrub_text(key)
                 for kind in key_kinds:
                     self.note(path + ".<key>", "redact", kind)
-                clean, ok = self.net(item, f"{path}.{clean_key}", force_redact, depth + 1)
+                clean, ok = self.net(
+                    item, f"{path}.{clean_key}", force_redact, depth + 1
+                )
                 if ok:
                     obj[clean_key] = clean
             return obj, True

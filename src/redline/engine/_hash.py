@@ -14,9 +14,12 @@ import orjson
 
 from ..sensitive import Sensitive
 
+_MEMO_SIZE = 32_768
+_MEMO_MAX_LENGTH = 256
+
 
 class Hasher:
-    __slots__ = ("_inner", "_insert", "key_id")
+    __slots__ = ("_inner", "_insert", "_memo", "key_id")
 
     def __init__(self, key_id: str, key: Sensitive[str]) -> None:
         secret = key.reveal().encode()
@@ -27,15 +30,26 @@ class Hasher:
         # collide even for the same input
         self._inner = hmac.new(secret + b"\x00value", digestmod=hashlib.sha256)
         self._insert = hmac.new(secret + b"\x00insert-id", digestmod=hashlib.sha256)
+        # identifiers repeat (one user, many events); in memory only, bounded
+        self._memo: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"Hasher(key_id={self.key_id!r})"
 
     def digest(self, value: object) -> str:
         """``<key id>:<32 hex digits>`` for any JSON value."""
+        if type(value) is str:
+            known = self._memo.get(value)
+            if known is not None:
+                return known
         mac = self._inner.copy()
         mac.update(_canonical(value))
-        return f"{self.key_id}:{mac.hexdigest()[:32]}"
+        digest = f"{self.key_id}:{mac.hexdigest()[:32]}"
+        if type(value) is str and len(value) <= _MEMO_MAX_LENGTH:
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[value] = digest
+        return digest
 
     def insert_id(self, record: object) -> str:
         """A stable idempotency id derived from a whole record, so the same

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 # a function that redacts detected spans in a string and says what it found
-Redactor = Callable[[str], tuple[str, list[str]]]
+Redactor = Callable[[str], tuple[str, tuple[str, ...]]]
 
 _LONG_NUMBER = re.compile(r"\d{9,}")
 _OPAQUE = re.compile(r"[A-Za-z0-9_\-.~+=]{32,}")
@@ -27,7 +27,9 @@ def looks_like_url(value: str) -> bool:
     return "://" in value[:16] or value.startswith("/")
 
 
-def scrub_url(value: str, keep_params: re.Pattern[str], redact: Redactor) -> tuple[str, list[str]]:
+def scrub_url(
+    value: str, keep_params: re.Pattern[str], redact: Redactor
+) -> tuple[str, list[str]]:
     """The scrubbed URL and the kinds of what was removed (``"userinfo"``,
     ``"fragment"``, ``"query"`` and detector types)."""
     found: list[str] = []
@@ -63,14 +65,14 @@ def scrub_url(value: str, keep_params: re.Pattern[str], redact: Redactor) -> tup
     return urlunsplit((parts.scheme, netloc, path, query, "")), found
 
 
-def _scrub_segment(segment: str, redact: Redactor) -> tuple[str, list[str]]:
+def _scrub_segment(segment: str, redact: Redactor) -> tuple[str, tuple[str, ...]]:
     if not segment:
-        return segment, []
+        return segment, ()
     clean, kinds = redact(segment)
     if kinds:
         return clean, kinds
     if _LONG_NUMBER.search(segment):
-        return _LONG_NUMBER.sub("[NUMBER]", segment), ["NUMBER"]
+        return _LONG_NUMBER.sub("[NUMBER]", segment), ("NUMBER",)
     if _OPAQUE.fullmatch(segment) and _HAS_LETTER_AND_DIGIT.match(segment):
-        return "[TOKEN]", ["TOKEN"]
-    return segment, []
+        return "[TOKEN]", ("TOKEN",)
+    return segment, ()

@@ -27,7 +27,9 @@ class Cors:
             "vary": "Origin",
         }
 
-    def preflight(self, origin: str | None, requested_headers: str | None) -> dict[str, str]:
+    def preflight(
+        self, origin: str | None, requested_headers: str | None
+    ) -> dict[str, str]:
         headers = self.headers(origin)
         if not headers:
             return {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import time
 import uuid
@@ -26,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import Config, Project
-from ..engine import Engine, Finding
+from ..engine import Engine
 from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
 from ..events import Event, to_record
 from ..outbox import Entry, Outbox
@@ -49,11 +50,10 @@ class Counters:
     accepted: int = 0
     dropped: int = 0
     rejected: int = 0
-    findings: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
-
-    def add_findings(self, findings: list[Finding]) -> None:
-        for finding in findings:
-            self.findings[(finding.action, finding.detector or "")] += 1
+    # (action, detector or None) -> count
+    findings: Counter[tuple[str, str | None]] = dataclasses.field(
+        default_factory=Counter
+    )
 
 
 class Gateway:
@@ -78,6 +78,9 @@ class Gateway:
         self._cors = Cors(config.server.cors_origins)
         self._on_start = on_start
         self._on_stop = on_stop
+        # request ids: unique per process start, cheap per request
+        self._id_prefix = uuid.uuid4().hex[:8] + "-"
+        self._ids = itertools.count(1)
 
     # -- the app ---------------------------------------------------------
 
@@ -102,7 +105,10 @@ class Gateway:
             await _maybe_await(self._on_start())
         log.info(
             "gateway started",
-            extra={"policy": self.engine.policy.digest[:12], "projects": len(self.config.projects)},
+            extra={
+                "policy": self.engine.policy.digest[:12],
+                "projects": len(self.config.projects),
+            },
         )
         try:
             yield
@@ -122,7 +128,7 @@ class Gateway:
 
     async def _ingest(self, endpoint: mixpanel.Endpoint, request: Request) -> Response:
         started = time.perf_counter()
-        request_id = uuid.uuid4().hex[:16]
+        request_id = f"{self._id_prefix}{next(self._ids):x}"
         origin = request.headers.get("origin")
         query = dict(request.query_params)
         if request.method == "OPTIONS":
@@ -145,9 +151,11 @@ class Gateway:
             records = len(decoded.events) + len(decoded.failures)
             peer = request.client.host if request.client else None
             client_ip = self._client.resolve(peer, request.headers)
-            reply = await self._accept(endpoint, decoded, client_ip)
+            reply = await self._accept(endpoint, decoded, client_ip, request_id)
         except OutboxFull as exc:
-            log.warning("outbox full, asking clients to retry", extra={"request_id": request_id})
+            log.warning(
+                "outbox full, asking clients to retry", extra={"request_id": request_id}
+            )
             reply = mixpanel.error_response(
                 endpoint,
                 options,
@@ -192,13 +200,18 @@ class Gateway:
         return b"".join(chunks)
 
     async def _accept(
-        self, endpoint: mixpanel.Endpoint, decoded: mixpanel.Decoded, client_ip: str | None
+        self,
+        endpoint: mixpanel.Endpoint,
+        decoded: mixpanel.Decoded,
+        client_ip: str | None,
+        request_id: str,
     ) -> mixpanel.Response:
         keys = self.config.keys
         failures = list(decoded.failures)
         # parallel to failures, for /import's failed_records
         failed_ids: list[str | None] = list(decoded.failed_insert_ids)
         entries: list[Entry] = []
+        decisions: Counter[tuple[str, str | None]] = Counter()
         accepted = 0
         # /import may carry the ingest key as its Basic-auth user instead
         # of inside each record
@@ -214,7 +227,7 @@ class Gateway:
                 failures.append((index, "unknown or missing token"))
                 failed_ids.append(event.insert_id)
                 continue
-            clean = self._sanitise(event, decoded.options, client_ip)
+            clean = self._sanitise(event, decoded.options, client_ip, decisions)
             if clean is None:
                 accepted += 1
                 continue
@@ -231,15 +244,33 @@ class Gateway:
             raise Unauthorized("unknown or missing token")
         if entries:
             await self.outbox.append(entries)
+        self.counters.findings.update(decisions)
+        if decisions and log.isEnabledFor(logging.DEBUG):
+            # counts by action and detector; never names or values
+            summary = {f"{a}:{d}" if d else a: n for (a, d), n in decisions.items()}
+            log.debug(
+                "sanitised", extra={"request_id": request_id, "decisions": summary}
+            )
         return mixpanel.respond(
-            endpoint, decoded.options, accepted=accepted, failures=failures, insert_ids=failed_ids
+            endpoint,
+            decoded.options,
+            accepted=accepted,
+            failures=failures,
+            insert_ids=failed_ids,
         )
 
-    def _sanitise(self, event: Event, options: mixpanel.Options, client_ip: str | None) -> Event | None:
+    def _sanitise(
+        self,
+        event: Event,
+        options: mixpanel.Options,
+        client_ip: str | None,
+        decisions: Counter[tuple[str, str | None]],
+    ) -> Event | None:
         if event.ip is None and options.ip and client_ip is not None:
             event.ip = client_ip
         result = self.engine.apply(event)
-        self.counters.add_findings(result.findings)
+        for finding in result.findings:
+            decisions[(finding.action, finding.detector)] += 1
         if result.event is None:
             self.counters.dropped += 1
             return None

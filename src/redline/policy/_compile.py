@@ -101,7 +101,9 @@ def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
     def rules(section: EventRulesSpec) -> dict[str, Rule]:
         out = {}
         for name, raw in section.properties.items():
-            out[name] = _rule(raw, default_params, defaults.ipv4_prefix, defaults.ipv6_prefix)
+            out[name] = _rule(
+                raw, default_params, defaults.ipv4_prefix, defaults.ipv6_prefix
+            )
         return out
 
     exact: dict[str, Mapping[str, Rule]] = {}
@@ -148,7 +150,9 @@ def _rule(raw: Any, default_params: re.Pattern[str], v4: int, v6: int) -> Rule:
     action = Action(raw.action)
     if action is Action.URL:
         params = raw.keep_params
-        return Rule(action, default_params if params is None else _globs_to_regex(params))
+        return Rule(
+            action, default_params if params is None else _globs_to_regex(params)
+        )
     if action is Action.IP:
         return Rule(action, None, raw.ipv4_prefix, raw.ipv6_prefix)
     return Rule(action)

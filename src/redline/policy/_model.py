@@ -97,7 +97,8 @@ class DefaultsSpec(_Spec):
         for name in value:
             if name not in DETECTOR_NAMES:
                 raise ValueError(
-                    f"unknown detector {name!r}; choose from {', '.join(DETECTOR_NAMES)}"
+                    f"unknown detector {name!r}; "
+                    f"choose from {', '.join(DETECTOR_NAMES)}"
                 )
         return value
 

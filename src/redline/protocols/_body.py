@@ -11,11 +11,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 import zlib
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_plus
+
+import orjson
 
 from ..errors import PayloadTooLarge, RequestError
 
@@ -26,6 +29,8 @@ MAX_FORM_FIELDS = 64
 
 _IDENTITY = frozenset({"", "identity"})
 _GZIP = frozenset({"gzip", "x-gzip"})
+# a JSON number of 19 or more digits (the one kind orjson cannot keep exact)
+_WIDE_DIGITS = re.compile(rb"[:,[]\s*-?\d{19}")
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _B64_JUNK = str.maketrans({"\r": None, "\n": None, "\t": None})
 # space: a '+' that the sender did not percent-encode; '-' and '_': the
@@ -138,6 +143,11 @@ def b64decode_loose(text: str) -> bytes:
     Spaces are read as ``+``: a form or query decoder turns an unescaped
     ``+`` into a space.
     """
+    try:
+        # the common case: standard alphabet, padded, nothing to clean
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        pass
     cleaned = text.translate(_B64_JUNK).translate(_B64_STANDARD).rstrip("=")
     if len(cleaned) % 4 == 1:
         raise RequestError("data is neither JSON nor valid base64")
@@ -152,19 +162,33 @@ def _no_constants(name: str) -> Any:
     raise ValueError("non-standard JSON constant")
 
 
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError("number out of range")
+    return number
+
+
 def loads_json(data: bytes | str, what: str = "data") -> Any:
     """Parse strict JSON (no NaN or Infinity), keeping integers exact.
 
-    The standard library parser is used rather than orjson because orjson
-    silently turns integers wider than 64 bits into floats.
+    orjson parses the common case; it would turn integers wider than 64 bits
+    into floats, so input with a run of 19 or more digits, and input orjson
+    refuses (to word the error), goes through the standard library.
     """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if _WIDE_DIGITS.search(raw) is None:
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
             raise RequestError(f"{what} is not UTF-8") from None
     try:
-        return json.loads(data, parse_constant=_no_constants)
+        return json.loads(data, parse_constant=_no_constants, parse_float=_finite)
     except RecursionError:
         raise RequestError(f"{what} is nested too deeply") from None
     except ValueError:
@@ -172,7 +196,11 @@ def loads_json(data: bytes | str, what: str = "data") -> Any:
 
 
 def dumps_json(value: Any) -> bytes:
-    """Compact UTF-8 JSON; strings with lone surrogates fall back to escapes."""
+    """Compact UTF-8 JSON; strings with lone surrogates fall back to escapes.
+
+    The standard library is used because it refuses NaN and infinities,
+    which orjson would silently write as null.
+    """
     try:
         text = json.dumps(
             value, separators=(",", ":"), ensure_ascii=False, allow_nan=False
@@ -188,25 +216,38 @@ def shape_problem(value: Any, *, max_depth: int) -> str | None:
 
     The depth of a scalar is 0, of ``{}`` or ``[]`` 1. Strings holding lone
     UTF-16 surrogates (possible through ``\\ud800`` escapes) cannot be encoded
-    as UTF-8 and are refused.
+    as UTF-8 and are refused. This runs on every record, so it visits only
+    containers and non-ASCII strings (``str.isascii`` is a flag lookup).
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
+    if type(value) is str:
+        return _string_problem(value)
+    if type(value) is not dict and type(value) is not list:
+        return None
+    stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        if isinstance(item, str):
-            if _LONE_SURROGATE.search(item):
-                return "a string is not valid Unicode"
-            continue
-        if isinstance(item, dict | list):
-            depth += 1
-            if depth > max_depth:
-                return f"nested deeper than {max_depth} levels"
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    stack.append((key, depth))
-                    stack.append((child, depth))
-            else:
-                stack.extend((child, depth) for child in item)
+        if depth > max_depth:
+            return f"nested deeper than {max_depth} levels"
+        if type(item) is dict:
+            for key in item:
+                if not key.isascii() and _LONE_SURROGATE.search(key):
+                    return "a string is not valid Unicode"
+            children = item.values()
+        else:
+            children = item
+        for child in children:
+            kind = type(child)
+            if kind is str:
+                if not child.isascii() and _LONE_SURROGATE.search(child):
+                    return "a string is not valid Unicode"
+            elif kind is dict or kind is list:
+                stack.append((child, depth + 1))
+    return None
+
+
+def _string_problem(value: str) -> str | None:
+    if not value.isascii() and _LONE_SURROGATE.search(value):
+        return "a string is not valid Unicode"
     return None
 
 

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from standins.mixpanel import MixpanelStandin
+
+UPSTREAM_TOKEN = "upstream-token-canary-5f2e91"
+UPSTREAM_ENV = "REDLINE_TEST_MP_TOKEN"
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[MixpanelStandin]:
+    monkeypatch.setenv(UPSTREAM_ENV, UPSTREAM_TOKEN)
+    with MixpanelStandin(token=UPSTREAM_TOKEN) as mp:
+        yield mp
+
+
+def mixpanel_destination(mp: MixpanelStandin) -> dict[str, str]:
+    """Config fragments forwarding the demo project to the stand-in."""
+    return {
+        "destinations": f"  mp:\n    type: mixpanel\n    base_url: {mp.base_url}\n",
+        "forward": f"      - destination: mp\n        token: {{env: {UPSTREAM_ENV}}}\n",
+    }
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def tmp(tmp_path: Path) -> Path:
+    return tmp_path
