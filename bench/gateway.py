@@ -28,6 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _load import Figures, realistic_bodies, run_closed, run_open
 
 BATCH = 50
+# the issue's target: this many events per second at most, and a p99 under
+# 10 ms at half of it
+TARGET_EVENTS_PER_SECOND = 20_000
 
 BARE_APP = """
 import base64, orjson
@@ -129,6 +132,10 @@ def main() -> None:
         half_rate = full.events_per_second / 2 / BATCH
         at_half = _measure(gw_url + "/track?verbose=1", bodies, args.seconds, half_rate)
         bare_half = _measure(bare_url + "/track", bodies, args.seconds, half_rate)
+        target_rate = TARGET_EVENTS_PER_SECOND / 2 / BATCH
+        at_target = _measure(
+            gw_url + "/track?verbose=1", bodies, args.seconds, target_rate
+        )
     finally:
         gateway.terminate()
         bare.terminate()
@@ -143,6 +150,7 @@ def main() -> None:
     print(full.line("redline gateway, max"))
     print(bare_half.line(f"bare parse @ {half_rate * BATCH:,.0f} ev/s"))
     print(at_half.line(f"redline @ {half_rate * BATCH:,.0f} ev/s"))
+    print(at_target.line(f"redline @ {target_rate * BATCH:,.0f} ev/s"))
     ratio = full.events_per_second / floor.events_per_second
     print(f"gateway / floor throughput ratio: {ratio:.2f}")
 

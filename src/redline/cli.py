@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import IO, Any
 
@@ -187,18 +188,36 @@ def events(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{len(rows)} of {total} stored events")
-    for column in ("event", "distinct_id", "time", "properties"):
+    table = Table(title=f"{len(rows)} of {total} stored events, newest first")
+    for column in ("time (UTC)", "event", "distinct_id", "properties"):
         table.add_column(column, overflow="fold")
     for row in rows:
         props = dict(row["properties"])
+        props.pop("$insert_id", None)
         table.add_row(
+            _when(props.pop("time", None)),
             str(row["event"]),
             str(props.pop("distinct_id", "")),
-            str(props.pop("time", "")),
-            ", ".join(sorted(k for k in props if k not in ("$insert_id",))),
+            _compact(props),
         )
     Console().print(table)
+
+
+def _when(value: object) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    seconds = value / 1000 if value > 1e11 else value  # milliseconds
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+
+
+def _compact(props: dict[str, Any], width: int = 60) -> str:
+    parts = []
+    for key, value in props.items():
+        text = orjson.dumps(value).decode()
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        parts.append(f"{key}={text}")
+    return "\n".join(parts)
 
 
 @main.group()

@@ -34,6 +34,7 @@ __all__ = ["Engine", "Finding", "Hasher", "Result"]
 _OPS = frozenset(
     {"$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset", "$delete"}
 )
+_NO_OPS: frozenset[str] = frozenset()
 _MAX_DEPTH = 16
 _MEMO_SIZE = 32_768
 _MEMO_MAX_LENGTH = 200
@@ -91,11 +92,26 @@ class Engine:
 
         walk = _Walk(self, event.name, findings)
         properties: dict[str, Any] = {}
+        ops = _OPS if event.kind is not Kind.TRACK else _NO_OPS
+        lookup = rules.properties.get
+        unknown = policy.unknown_property
+        memo = self._memo
         for key, value in event.properties.items():
-            if event.kind is not Kind.TRACK and key in _OPS:
+            if key in ops:
                 properties[key] = walk.operation(key, value, rules)
                 continue
-            rule = rules.properties.get(key, policy.unknown_property)
+            rule = lookup(key, unknown)
+            # the two commonest cases inline: a dropped property, and a
+            # kept string already known to hold nothing
+            action = rule.action
+            if action is Action.DROP:
+                findings.append(self.finding(event.name, key, "drop"))
+                continue
+            if action is Action.KEEP and type(value) is str:
+                known = memo.get(value)
+                if known is not None and not known[1]:
+                    properties[key] = value
+                    continue
             walk.property(properties, key, value, rule, key)
 
         distinct_id = event.distinct_id

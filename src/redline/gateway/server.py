@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import math
+import ssl
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from ..config import Config
 from ..destinations.forwarder import Forwarder, build_destinations
 from ..destinations.local import LocalStore
 from ..engine import Engine
+from ..errors import ConfigError
 from ..hashkey import hasher_for
 from ..outbox import SqliteOutbox
 from ..policy import load_policy
@@ -28,7 +31,6 @@ from .app import Gateway
 
 log = logging.getLogger("redline.gateway")
 
-_GC_YOUNG = 20_000
 _SWITCH_INTERVAL = 0.0005
 
 
@@ -69,18 +71,19 @@ def build(config: Config) -> Gateway:
 
 
 def serve(config: Config) -> None:
+    # a certificate uvicorn cannot load would otherwise surface as a
+    # traceback after start-up has begun
+    tls_files = _tls_files(config)
     gateway = build(config)
-    # Each event allocates many short-lived objects and no cycles worth
-    # collecting often: collect the young generation less often, and move
-    # start-up objects out of the collector's way.
+    # start-up objects (the compiled policy, detectors, libraries) never
+    # die: keep them out of the collector's way, so that its pauses stay
+    # short while requests wait
     gc.collect()
     gc.freeze()
-    gc.set_threshold(_GC_YOUNG, 20, 100)
     # the outbox writer and the store run Python in threads; hand the GIL
     # back to the request loop sooner than the default 5 ms
     sys.setswitchinterval(_SWITCH_INTERVAL)
     server = config.server
-    tls = server.tls
     uv = uvicorn.Config(
         gateway.app(),
         host=server.host,
@@ -90,11 +93,12 @@ def serve(config: Config) -> None:
         server_header=False,
         proxy_headers=False,
         lifespan="on",
-        timeout_graceful_shutdown=int(server.shutdown_timeout),
-        ssl_certfile=str(config.base_dir / tls.cert_file) if tls else None,
-        ssl_keyfile=str(config.base_dir / tls.key_file) if tls else None,
+        # whole seconds only; rounding down would turn 0.5 s into no grace
+        timeout_graceful_shutdown=math.ceil(server.shutdown_timeout),
+        ssl_certfile=tls_files[0] if tls_files else None,
+        ssl_keyfile=tls_files[1] if tls_files else None,
     )
-    scheme = "https" if tls else "http"
+    scheme = "https" if tls_files else "http"
     log.info(
         "listening",
         extra={
@@ -105,3 +109,24 @@ def serve(config: Config) -> None:
         },
     )
     uvicorn.Server(uv).run()
+
+
+def _tls_files(config: Config) -> tuple[str, str] | None:
+    """The certificate and key files, checked by loading them once."""
+    tls = config.server.tls
+    if tls is None:
+        return None
+    cert = (config.base_dir / tls.cert_file).expanduser()
+    key = (config.base_dir / tls.key_file).expanduser()
+    try:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError included
+        reason = getattr(exc, "reason", None) or exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"server.tls: cannot load certificate {cert} with key {key} ({reason})",
+            path=config.source,
+            fix="point cert_file and key_file at a PEM certificate chain and "
+            "its private key, readable by Redline",
+        ) from None
+    return str(cert), str(key)

@@ -506,20 +506,18 @@ def _group(record: dict[str, Any]) -> tuple[Event, str | None]:
 
 
 def _identifier(value: Any, field: str) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    kind = type(value)
+    if kind is str or value is None:
+        return value  # type: ignore[no-any-return]
+    if kind is int or kind is float:
         return str(value)
     raise _BadRecord(f"{field}: not a string or number")
 
 
 def _time(value: Any, field: str) -> float | int | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
+    kind = type(value)
+    if kind is float or kind is int or value is None:
+        return value  # type: ignore[no-any-return]
     if isinstance(value, str):
         try:
             return int(value)
