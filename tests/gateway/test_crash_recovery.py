@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import collections
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -115,3 +116,21 @@ def test_sigkill_mid_stream_loses_and_duplicates_nothing(
 
 def _received(standin: MixpanelStandin) -> set[str]:
     return {e["properties"]["$insert_id"] for e in standin.events_for("track")}
+
+
+def test_second_gateway_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    # the same data directory, another port
+    other = tmp_path / "other.yaml"
+    other.write_text(
+        re.sub(r"port: \d+", f"port: {free_port()}", config.read_text(), count=1)
+    )
+
+    with GatewayProcess(config, tmp_path / "gateway.log"):
+        second = GatewayProcess(other, tmp_path / "second.log")
+        with pytest.raises(RuntimeError, match="exited with 2"):
+            second.start()
+
+    assert "another Redline gateway is using the data directory" in (
+        (tmp_path / "second.log").read_text()
+    )
