@@ -133,6 +133,11 @@ class Gateway:
         query = dict(request.query_params)
         if request.method == "OPTIONS":
             return self._preflight(request, origin)
+        if request.method == "HEAD":
+            # Starlette routes HEAD wherever GET goes, but HEAD must not
+            # change anything (RFC 9110 section 9.2.1): a link checker
+            # probing a pixel URL would otherwise record the event
+            return Response(status_code=405, headers={"allow": "GET, POST, OPTIONS"})
 
         options = mixpanel.options_or_default(query)
         records = 0

@@ -1,0 +1,425 @@
+"""The ``redline`` command, driven through click's runner (and once as a
+real process): sanitise offline, check policies, list stored events,
+inspect and replay the outbox, and what the README promises."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from click.testing import CliRunner, Result
+
+from harness import gateway_thread, write_config
+from redline.cli import main
+from redline.config import default_policy_path
+from redline.destinations.local import LocalStore
+from redline.events import Event, Kind, to_record
+from redline.outbox import Entry, SqliteOutbox
+from redline.outbox.sqlite import read_stats
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+# planted in tests/data/mixpanel_events.jsonl; none may survive the policy
+PLANTED = [
+    "jane.doe@example.com",
+    "jane.doe%40example.com",
+    "tanaka.taro@example.jp",
+    "202-555-0143",
+    "+81 90-1234-5678",
+    "０９０－１２３４－５６７８",  # noqa: RUF001 - full-width digits, as typed in Japan
+    "4111 1111 1111 1111",
+    "sk-proj-FAKE0000000000000000000000000000000000000000TEST",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJlLXRlc3Q",
+    "ya29.FAKE-token-0000",
+    "203.0.113.57",
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_config_in_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the CLI reads ./redline.yaml when present: run where there is none
+    empty = tmp_path / "cwd"
+    empty.mkdir()
+    monkeypatch.chdir(empty)
+
+
+def run(*args: str | Path, input: str | bytes | None = None) -> Result:
+    return CliRunner().invoke(
+        main, [str(a) for a in args], input=input, prog_name="redline"
+    )
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.02)
+
+
+def _jsonl(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+# -- sanitize -----------------------------------------------------------------
+
+
+def test_sanitize_writes_sanitised_jsonl_and_a_summary(tmp_path: Path) -> None:
+    source = tmp_path / "events.jsonl"
+    unnamed = {"event": "internal_debug_dump", "properties": {"dump": "all"}}
+    source.write_text(
+        (DATA / "mixpanel_events.jsonl").read_text() + json.dumps(unnamed) + "\n"
+    )
+    originals = _jsonl((DATA / "mixpanel_events.jsonl").read_text())
+
+    result = run("sanitize", "--policy", default_policy_path(), source)
+
+    assert result.exit_code == 0, result.stderr
+    out = _jsonl(result.stdout)
+    # every event the policy names comes out, in order; the other does not
+    assert [e["event"] for e in out] == [e["event"] for e in originals]
+    assert "internal_debug_dump" not in result.stdout
+    for value in PLANTED:
+        assert value not in result.stdout, value
+        assert value not in result.stderr, value
+    by_name = {e["event"]: e["properties"] for e in out}
+    assert by_name["checkout"]["plan"] == "pro"
+    assert "card_hint" not in by_name["checkout"]
+    assert "billing_phone" not in by_name["checkout"]
+    assert by_name["error"]["message"].endswith("provided: [API_KEY]")
+    assert "text" not in by_name["api_call"]
+    assert by_name["$mp_web_page_view"]["ip"] == "203.0.113.0"
+    # no token travels in the export shape
+    assert all("token" not in e["properties"] for e in out)
+    assert result.stderr.strip() == (
+        "redline: 9 events read, 8 written, 1 dropped by policy, 0 unreadable"
+    )
+
+
+def test_sanitize_reads_standard_input() -> None:
+    line = json.dumps(
+        {"event": "checkout", "properties": {"plan": "team", "email": "a@b.example"}}
+    )
+
+    result = run("sanitize", "--policy", default_policy_path(), input=line + "\n")
+
+    assert result.exit_code == 0
+    (event,) = _jsonl(result.stdout)
+    assert event["event"] == "checkout"
+    assert event["properties"]["plan"] == "team"
+    assert "a@b.example" not in result.stdout
+
+
+def test_sanitize_reports_malformed_lines_by_number_and_exits_1(
+    tmp_path: Path,
+) -> None:
+    secret = "malformed.canary@example.com"
+    good = json.dumps({"event": "checkout", "properties": {"plan": "pro"}})
+    source = tmp_path / "events.jsonl"
+    source.write_text(
+        "\n".join(
+            [
+                good,
+                '{"event": "checkout", "properties": {"email": "' + secret,
+                "",
+                good,
+                json.dumps(["not", "an", "object", secret]),
+                json.dumps({"properties": {"plan": "no name"}}),
+            ]
+        )
+        + "\n"
+    )
+
+    result = run("sanitize", "--policy", default_policy_path(), source)
+
+    assert result.exit_code == 1
+    assert len(_jsonl(result.stdout)) == 2  # the good lines still come out
+    reported = re.findall(r"line (\d+): skipped", result.stderr)
+    assert reported == ["2", "5", "6"]
+    assert "2 written" in result.stderr
+    assert "3 unreadable" in result.stderr
+    assert secret not in result.stderr
+    assert secret not in result.stdout
+
+
+def test_sanitize_with_a_broken_policy_exits_2(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("version: 1\ndefaults:\n  unknown_events: maybe\n")
+
+    result = run("sanitize", "--policy", policy, DATA / "mixpanel_events.jsonl")
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert f"{policy}:3:" in result.stderr
+
+
+# -- policy check -------------------------------------------------------------
+
+
+def test_policy_check_accepts_the_example_policy() -> None:
+    result = run("policy", "check", default_policy_path())
+
+    assert result.exit_code == 0
+    assert re.fullmatch(
+        rf"{re.escape(str(default_policy_path()))}: ok \(sha256 [0-9a-f]{{12}}\)\n",
+        result.stdout,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("version: 1\ndefaults:\n  unknown_events: explode\n", 3),
+        ("version: 1\nall_events:\n  properties:\n    x: frobnicate\n", 4),
+        ("version: 1\nevents:\n  checkout:\n    properties: [plan\n", 5),
+        ("version: 1\nevents:\n  checkout:\n    propertees: {plan: keep}\n", 4),
+    ],
+    ids=["bad default", "unknown action", "broken yaml", "misspelt key"],
+)
+def test_policy_check_refuses_a_bad_policy_naming_file_line_and_column(
+    tmp_path: Path, text: str, line: int
+) -> None:
+    policy = tmp_path / "bad.yaml"
+    policy.write_text(text)
+
+    result = run("policy", "check", policy)
+
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    match = re.search(rf"{re.escape(str(policy))}:(\d+):(\d+): ", result.stderr)
+    assert match is not None, result.stderr
+    assert int(match.group(1)) == line
+    assert int(match.group(2)) >= 1
+
+
+def test_policy_check_of_a_missing_file_exits_2(tmp_path: Path) -> None:
+    result = run("policy", "check", tmp_path / "absent.yaml")
+
+    assert result.exit_code == 2
+    assert "absent.yaml" in result.stderr
+
+
+# -- events -------------------------------------------------------------------
+
+
+def _post(url: str, events: list[dict[str, Any]]) -> None:
+    response = httpx.post(url + "/track?verbose=1", data={"data": json.dumps(events)})
+    assert response.json() == {"status": 1, "error": None}
+
+
+def _checkout(n: int, **extra: Any) -> dict[str, Any]:
+    return {
+        "event": "checkout" if n % 2 else "search",
+        "properties": {
+            "token": "demo",
+            "distinct_id": f"user-{n}@example.com",
+            "time": 1764230400 + n * 60,
+            "$insert_id": f"cli-{n:03d}",
+            "plan": "pro",
+            "results": n,
+            **extra,
+        },
+    }
+
+
+@pytest.fixture
+def gateway_data(tmp_path: Path) -> Path:
+    """A data directory after a gateway run that stored 6 events."""
+    config = write_config(tmp_path)
+    with gateway_thread(config) as gw:
+        _post(gw.url, [_checkout(n) for n in range(6)])
+        with LocalStore.in_dir(gw.config.data_dir) as store:
+            _wait_until(lambda: store.count() >= 6)
+        data_dir = gw.config.data_dir
+    return data_dir
+
+
+def test_events_lists_stored_events_as_jsonl_newest_first(gateway_data: Path) -> None:
+    result = run("events", "--data-dir", gateway_data, "--format", "jsonl")
+
+    assert result.exit_code == 0, result.stderr
+    rows = _jsonl(result.stdout)
+    assert [r["properties"]["$insert_id"] for r in rows] == [
+        f"cli-{n:03d}" for n in reversed(range(6))
+    ]
+    for row in rows:
+        assert row["properties"]["distinct_id"].startswith("local:")
+        assert "@example.com" not in json.dumps(row)
+
+
+def test_events_filters_by_name_and_limits(gateway_data: Path) -> None:
+    result = run(
+        "events",
+        "--data-dir",
+        gateway_data,
+        "--format",
+        "jsonl",
+        "--event",
+        "checkout",
+        "--limit",
+        "2",
+    )
+
+    assert result.exit_code == 0
+    rows = _jsonl(result.stdout)
+    assert [r["properties"]["$insert_id"] for r in rows] == ["cli-005", "cli-003"]
+
+
+def test_events_table_shows_names_and_counts(gateway_data: Path) -> None:
+    result = run("events", "--data-dir", gateway_data, "--limit", "4")
+
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"4 of 6 stored events", result.stdout)
+    assert "checkout" in result.stdout
+    assert "search" in result.stdout
+    # the newest event's time, in UTC, as the table renders it
+    assert time.strftime("%Y-%m-%d %H:%M", time.gmtime(1764230400 + 5 * 60)) in (
+        result.stdout
+    )
+    assert "@example.com" not in result.stdout
+
+
+def test_events_without_a_store_says_so_and_exits_1(tmp_path: Path) -> None:
+    result = run("events", "--data-dir", tmp_path / "nothing-here")
+
+    assert result.exit_code == 1
+    assert "no local store" in result.stderr
+
+
+# -- outbox status and replay -------------------------------------------------
+
+
+def _bury(outbox_path: Path, route: str, ids: list[str], reason: str) -> None:
+    async def go() -> None:
+        async with SqliteOutbox(outbox_path) as outbox:
+            entries = []
+            for n, insert_id in enumerate(ids):
+                event = Event(
+                    kind=Kind.TRACK,
+                    name="checkout",
+                    properties={"plan": "pro"},
+                    distinct_id="local:0123456789abcdef0123456789abcdef",
+                    insert_id=insert_id,
+                    time=1764230400 + n,
+                )
+                entries.append(Entry(route, insert_id, orjson.dumps(to_record(event))))
+            await outbox.append(entries)
+            leased = await outbox.lease(route, len(ids))
+            await outbox.bury([item.id for item in leased], reason)
+
+    asyncio.run(go())
+
+
+def test_outbox_status_and_replay_put_dead_letters_back(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    ids = [f"dead-{n}" for n in range(3)]
+    _bury(data_dir / "outbox.db", "demo/local", ids, "HTTP 400: record rejected")
+
+    status = run("outbox", "status", "--data-dir", data_dir)
+    other = run("outbox", "replay", "--data-dir", data_dir, "--route", "web/mp")
+    replay = run("outbox", "replay", "--config", config)
+    after = run("outbox", "status", "--data-dir", data_dir)
+
+    assert status.exit_code == 0, status.stderr
+    assert re.search(r"demo/local\s+waiting=0\s+oldest=-\s+dead=3", status.stdout)
+    assert status.stdout.count("reason=HTTP 400: record rejected") == 3
+    assert other.stdout.strip() == "0 dead letters queued again"
+    assert replay.exit_code == 0
+    assert replay.stdout.strip() == "3 dead letters queued again"
+    assert re.search(r"demo/local\s+waiting=3\s+oldest=\S+s\s+dead=0", after.stdout)
+    assert [(s.depth, s.dead) for s in read_stats(data_dir / "outbox.db")] == [(3, 0)]
+
+    # the next gateway delivers what was replayed
+    with gateway_thread(config), LocalStore.in_dir(data_dir) as store:
+        _wait_until(lambda: store.count() >= 3)
+        stored = {r["properties"]["$insert_id"] for r in store.query()}
+    assert stored == set(ids)
+    assert run("outbox", "status", "--data-dir", data_dir).stdout.strip() == (
+        "outbox is empty; no dead letters"
+    )
+
+
+def test_outbox_commands_without_an_outbox_exit_1(tmp_path: Path) -> None:
+    for command in ("status", "replay"):
+        result = run("outbox", command, "--data-dir", tmp_path / "none")
+
+        assert result.exit_code == 1
+        assert "no outbox" in result.stderr
+
+
+# -- the command itself -------------------------------------------------------
+
+
+def test_serve_help_lists_its_options() -> None:
+    result = run("serve", "--help")
+
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: redline serve [OPTIONS]")
+    for option in ("--config", "--host", "--port", "--data-dir", "--policy"):
+        assert option in result.stdout
+
+
+def test_version_is_the_package_version() -> None:
+    expected = importlib.metadata.version("redline")
+
+    result = run("--version")
+    process = subprocess.run(
+        [sys.executable, "-m", "redline.cli", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"redline, version {expected}"
+    assert process.returncode == 0
+    assert process.stdout.strip().endswith(f"version {expected}")
+
+
+def test_serve_with_a_broken_config_exits_2_with_the_location(tmp_path: Path) -> None:
+    config = tmp_path / "redline.yaml"
+    config.write_text("server:\n  port: not-a-port\nprojects: {}\n")
+
+    result = run("serve", "--config", config)
+
+    assert result.exit_code == 2
+    assert re.search(rf"{re.escape(str(config))}:\d+:\d+: ", result.stderr)
+
+
+# -- the README's promises ----------------------------------------------------
+
+
+def test_readme_starts_with_make_serve_and_make_test_which_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    first_block = re.search(r"```[a-z]*\n(.*?)```", readme, re.DOTALL)
+    makefile = (ROOT / "Makefile").read_text()
+
+    assert first_block is not None
+    commands = [
+        line.split("#", 1)[0].strip()
+        for line in first_block.group(1).splitlines()
+        if line.strip()
+    ]
+    assert commands[:2] == ["make serve", "make test"]
+    targets = set(re.findall(r"^([A-Za-z][\w-]*):", makefile, re.MULTILINE))
+    assert {"serve", "test"} <= targets
+    phony = re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE)
+    assert phony is not None
+    assert {"serve", "test"} <= set(phony.group(1).split())
+    # and they run what the README says they run
+    assert re.search(r"^serve:.*\n\t.*redline serve", makefile, re.MULTILINE)
+    assert re.search(r"^test:.*\n\t.*pytest", makefile, re.MULTILINE)
