@@ -65,6 +65,9 @@ class GatewayThread:
             port=config.server.port,
             log_config=None,
             access_log=False,
+            # as `redline serve` does: forwarding headers are the
+            # gateway's business (client_ip_header), not uvicorn's
+            proxy_headers=False,
             lifespan="on",
         )
         self.server = uvicorn.Server(uv)

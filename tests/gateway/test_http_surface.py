@@ -523,3 +523,17 @@ def test_an_origin_not_listed_gets_no_cors_headers_and_its_preflight_is_refused(
     for answer in (response, flags, preflight):
         assert not any(h.startswith("access-control-") for h in answer.headers)
     assert preflight.status_code == 403
+
+
+def test_cors_origin_matching_ignores_case_and_refuses_null() -> None:
+    from redline.gateway._cors import Cors
+
+    listed = Cors(["https://App.Example.com"])
+    anyone = Cors(["*"])
+
+    assert listed.headers("https://app.example.com")["access-control-allow-origin"] == (
+        "https://app.example.com"
+    )
+    assert anyone.headers("null") == {}
+    assert anyone.preflight("null", "content-type") == {}
+    assert Cors(["null"]).headers("null")["access-control-allow-origin"] == "null"

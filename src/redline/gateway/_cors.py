@@ -13,10 +13,15 @@ _MAX_AGE = "600"
 class Cors:
     def __init__(self, origins: Sequence[str]) -> None:
         self._any = "*" in origins
-        self._origins = frozenset(o.rstrip("/") for o in origins if o != "*")
+        self._origins = frozenset(_normal(o) for o in origins if o != "*")
 
     def allows(self, origin: str) -> bool:
-        return self._any or origin.rstrip("/") in self._origins
+        normal = _normal(origin)
+        if normal in self._origins:
+            return True
+        # "null" is what sandboxed frames and local files send; "*" does
+        # not extend credentials to them unless they are listed
+        return self._any and normal != "null"
 
     def headers(self, origin: str | None) -> dict[str, str]:
         if not origin or not self.allows(origin):
@@ -38,3 +43,8 @@ class Cors:
         if requested_headers:
             headers["access-control-allow-headers"] = requested_headers
         return headers
+
+
+def _normal(origin: str) -> str:
+    # scheme and host are case-insensitive (RFC 6454)
+    return origin.strip().rstrip("/").lower()

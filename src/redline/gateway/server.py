@@ -27,6 +27,7 @@ from ..errors import ConfigError
 from ..hashkey import hasher_for
 from ..outbox import SqliteOutbox
 from ..policy import load_policy
+from ._lock import lock_data_dir, release_data_dir
 from .app import Gateway
 
 log = logging.getLogger("redline.gateway")
@@ -40,6 +41,7 @@ def build(config: Config) -> Gateway:
     policy = load_policy(config.policy_path)
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    lock_data_dir(data_dir)
     engine = Engine(policy, hasher_for(policy, data_dir, config.base_dir))
     spec = config.spec.outbox
     outbox = SqliteOutbox(
@@ -66,6 +68,7 @@ def build(config: Config) -> Gateway:
         log.info("shutdown: closing the outbox")
         await outbox.close()
         store.close()
+        release_data_dir(data_dir)
 
     return Gateway(config, engine, outbox, on_start=on_start, on_stop=on_stop)
 
