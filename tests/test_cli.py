@@ -103,7 +103,9 @@ def test_sanitize_writes_sanitised_jsonl_and_a_summary(tmp_path: Path) -> None:
     assert by_name["$mp_web_page_view"]["ip"] == "203.0.113.0"
     # no token travels in the export shape
     assert all("token" not in e["properties"] for e in out)
-    assert result.stderr.strip() == (
+    warning, summary = result.stderr.strip().splitlines()
+    assert "throw-away key" in warning
+    assert summary == (
         "redline: 9 events read, 8 written, 1 dropped by policy, 0 unreadable"
     )
 
@@ -423,3 +425,20 @@ def test_readme_starts_with_make_serve_and_make_test_which_exist() -> None:
     # and they run what the README says they run
     assert re.search(r"^serve:.*\n\t.*redline serve", makefile, re.MULTILINE)
     assert re.search(r"^test:.*\n\t.*pytest", makefile, re.MULTILINE)
+
+
+def test_outbox_status_needs_no_upstream_secrets(tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path,
+        destinations="  mp:\n    type: mixpanel\n    base_url: http://127.0.0.1:9\n",
+        forward="      - destination: mp\n"
+        "        token: {env: UNSET_TOKEN_FOR_CLI_TEST}\n",
+    )
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    _bury(data_dir / "outbox.db", "demo/mp", ["dead-1"], "HTTP 400 from /track")
+
+    status = run("outbox", "status", "--config", config)
+
+    assert status.exit_code == 0, status.stderr
+    assert re.search(r"demo/mp\s+waiting=0\s+oldest=-\s+dead=1", status.stdout)

@@ -115,14 +115,51 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
         message = f"{field}: required key is missing"
         fix = f"add {loc[-1]!r} here" if loc else None
     else:
-        message = f"{field}: {first['msg']}"
-        fix = None
+        message = f"{field}: {_plain(first['msg'])}"
+        fix = _FIXES.get(kind)
+        expected = (first.get("ctx") or {}).get("expected")
+        if kind in ("literal_error", "enum") and expected:
+            message = f"{field}: not one of the allowed values"
+            fix = f"write one of {expected}"
     return ConfigError(
         message,
         path=source,
         line=where[0] if where else None,
         column=where[1] if where else None,
         fix=fix,
+    )
+
+
+# pydantic's words for YAML's shapes, and what to write instead
+_FIXES = {
+    "tuple_type": "write a YAML list, e.g. [a, b]",
+    "list_type": "write a YAML list, e.g. [a, b]",
+    "dict_type": "write a mapping of keys to values",
+    "model_type": "write a mapping of keys to values",
+    "model_attributes_type": "write a mapping of keys to values",
+    "string_type": "write a string (quote it if it looks like a number)",
+    "int_type": "write a whole number",
+    "int_parsing": "write a whole number",
+    "float_type": "write a number",
+    "float_parsing": "write a number",
+    "bool_type": "write true or false",
+    "bool_parsing": "write true or false",
+    "greater_than": "use a larger number",
+    "greater_than_equal": "use a larger number",
+    "less_than_equal": "use a smaller number",
+    "string_pattern_mismatch": "use only the characters the field allows",
+    "too_short": "give at least one entry",
+    "value_error": None,
+}
+
+
+def _plain(message: str) -> str:
+    # YAML has lists and mappings, not tuples and dictionaries
+    return (
+        message.replace("a valid tuple", "a list")
+        .replace("a valid list", "a list")
+        .replace("a valid dictionary", "a mapping")
+        .replace("Value error, ", "")
     )
 
 

@@ -20,14 +20,16 @@ def _fail(exc: RedlineError) -> None:
     sys.exit(exc.exit_code)
 
 
-def _load_config(path: str | None, **overrides: Any) -> config_mod.Config:
+def _load_config(
+    path: str | None, *, secrets: bool = True, **overrides: Any
+) -> config_mod.Config:
     if path is None and Path(config_mod.DEFAULT_CONFIG_NAME).is_file():
         path = config_mod.DEFAULT_CONFIG_NAME
     for key in ("data_dir", "policy"):
         if overrides.get(key) is not None:
             overrides[key] = str(Path(overrides[key]).resolve())
     try:
-        return config_mod.load(path, overrides=overrides)
+        return config_mod.load(path, overrides=overrides, resolve_secrets=secrets)
     except ConfigError as exc:
         _fail(exc)
         raise  # unreachable; keeps type checkers content
@@ -76,6 +78,9 @@ def serve(
         run(config)
     except RedlineError as exc:
         _fail(exc)
+    except KeyboardInterrupt:
+        # Ctrl-C: the gateway has already shut down in order
+        sys.exit(0)
 
 
 @main.command()
@@ -101,6 +106,12 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
             compiled = load_policy(policy)
             base = Path(policy).resolve().parent
             data_dir = None
+            if compiled.spec.hash is None:
+                click.echo(
+                    "redline: the policy names no hash key; hashed values use a "
+                    "throw-away key and differ from run to run",
+                    err=True,
+                )
         else:
             config = _load_config(config_path)
             compiled = load_policy(config.policy_path)
@@ -169,7 +180,15 @@ def events(
     """List what reached the local store, newest first."""
     from .destinations.local import LocalStore
 
-    config = _load_config(config_path, data_dir=data_dir)
+    config = _load_config(config_path, secrets=False, data_dir=data_dir)
+    if not any(
+        u.spec.type == "local" for p in config.projects.values() for u in p.upstreams
+    ):
+        click.echo(
+            "redline: no project of this config forwards to a local destination, "
+            "so nothing is stored locally",
+            err=True,
+        )
     path = config.data_dir / "store.db"
     if not path.exists():
         click.echo(
@@ -232,7 +251,7 @@ def outbox_status(config_path: str | None, data_dir: str | None) -> None:
     """Records waiting and dead letters per route."""
     from .outbox.sqlite import read_dead_letters, read_stats
 
-    config = _load_config(config_path, data_dir=data_dir)
+    config = _load_config(config_path, secrets=False, data_dir=data_dir)
     path = config.data_dir / "outbox.db"
     if not path.exists():
         click.echo(f"redline: no outbox at {path} yet", err=True)
@@ -265,7 +284,7 @@ def outbox_replay(
     """Put dead letters back into the queue."""
     from .outbox.sqlite import replay_dead_letters
 
-    config = _load_config(config_path, data_dir=data_dir)
+    config = _load_config(config_path, secrets=False, data_dir=data_dir)
     path = config.data_dir / "outbox.db"
     if not path.exists():
         click.echo(f"redline: no outbox at {path} yet", err=True)

@@ -37,14 +37,16 @@ class SecretSpec(_Spec):
     env: str | None = None
     file: str | None = None
 
-    def resolve(self, base: Path, where: str) -> Sensitive[str]:
+    def resolve(
+        self, base: Path, where: str, environ: Mapping[str, str] | None = None
+    ) -> Sensitive[str]:
         if (self.env is None) == (self.file is None):
             raise ConfigError(
                 f"{where}: give exactly one of 'env' or 'file'",
                 fix="write {env: VARIABLE_NAME} or {file: /path/to/secret}",
             )
         if self.env is not None:
-            value = os.environ.get(self.env)
+            value = (os.environ if environ is None else environ).get(self.env)
             if not value:
                 raise ConfigError(
                     f"{where}: environment variable {self.env} is not set",
@@ -82,6 +84,8 @@ class ServerSpec(_Spec):
     cors_origins: tuple[str, ...] = ("*",)
     tls: TlsSpec | None = None
     shutdown_timeout: Annotated[float, Field(gt=0)] = 10.0
+    # a bearer token for the dashboard (/ui) and its JSON API; open when unset
+    ui_token: SecretSpec | None = None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -105,6 +109,14 @@ class OutboxSpec(_Spec):
     retry_max_seconds: Annotated[float, Field(gt=0)] = 60.0
     # after this many attempts a retryable failure becomes a dead letter
     max_attempts: Annotated[int, Field(gt=0)] = 20
+    # /readyz fails while this many records wait (default: 90% of max_events)
+    high_water: Annotated[int, Field(gt=0)] | None = None
+
+    @property
+    def high_water_events(self) -> int:
+        if self.high_water is not None:
+            return min(self.high_water, self.max_events)
+        return max(1, self.max_events * 9 // 10)
 
 
 class LogSpec(_Spec):
@@ -114,7 +126,8 @@ class LogSpec(_Spec):
 
 class DestinationSpec(_Spec):
     type: Literal["local", "mixpanel"]
-    # mixpanel: the residency region, or a base URL (for proxies and tests)
+    # mixpanel: the residency region, or a base URL (for proxies and tests),
+    # which wins over the region when both are given
     region: Literal["us", "eu", "in"] = "us"
     base_url: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -174,6 +187,8 @@ class Config:
     # ingest key -> project; the keys are public, but still never logged whole
     keys: Mapping[str, Project]
     projects: Mapping[str, Project]
+    # the dashboard's bearer token, when one is configured
+    ui_token: Sensitive[str] | None = None
 
     @property
     def server(self) -> ServerSpec:
@@ -193,11 +208,14 @@ def load(
     *,
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    resolve_secrets: bool = True,
 ) -> Config:
     """Load the config at ``path``, or the built-in example when None.
 
     ``overrides`` are server settings from the command line (``host``,
     ``port``, ``data_dir``, ``policy``) and win over the environment.
+    ``resolve_secrets=False`` leaves upstream credentials unread (as None),
+    for commands that only look at the data directory.
     """
     env = os.environ if environ is None else environ
     if path is None:
@@ -225,7 +243,7 @@ def load(
         spec = ConfigSpec.model_validate(raw)
     except ValidationError as exc:
         raise _yaml.validation_error(exc, marks, source) from None
-    return _compile(spec, source, marks, base or Path.cwd())
+    return _compile(spec, source, marks, base or Path.cwd(), resolve_secrets, env)
 
 
 def _apply_overrides(
@@ -257,7 +275,14 @@ def _apply_overrides(
     return out
 
 
-def _compile(spec: ConfigSpec, source: str, marks: _yaml.Marks, base: Path) -> Config:
+def _compile(
+    spec: ConfigSpec,
+    source: str,
+    marks: _yaml.Marks,
+    base: Path,
+    resolve_secrets: bool,
+    env: Mapping[str, str],
+) -> Config:
     def err(loc: tuple[str | int, ...], message: str, fix: str) -> ConfigError:
         where = _yaml.locate(marks, loc)
         return ConfigError(
@@ -283,16 +308,21 @@ def _compile(spec: ConfigSpec, source: str, marks: _yaml.Marks, base: Path) -> C
                     "define it under 'destinations' or fix the name",
                 )
             where = f"projects.{name}.forward[{i}]"
-            try:
-                token = fwd.token.resolve(base, f"{where}.token") if fwd.token else None
-                secret = (
-                    fwd.import_secret.resolve(base, f"{where}.import_secret")
-                    if fwd.import_secret
-                    else None
-                )
-            except ConfigError as exc:
-                raise err(loc, exc.reason, exc.fix or "") from None
-            if dest.type == "mixpanel" and token is None:
+            token = secret = None
+            if resolve_secrets:
+                secrets = (("token", fwd.token), ("import_secret", fwd.import_secret))
+                for field, secret_spec in secrets:
+                    if secret_spec is None:
+                        continue
+                    try:
+                        value = secret_spec.resolve(base, f"{where}.{field}", env)
+                    except ConfigError as exc:
+                        raise err((*loc, field), exc.reason, exc.fix or "") from None
+                    if field == "token":
+                        token = value
+                    else:
+                        secret = value
+            if dest.type == "mixpanel" and fwd.token is None:
                 raise err(
                     loc,
                     f"project {name!r} forwards to Mixpanel without a token",
@@ -319,6 +349,12 @@ def _compile(spec: ConfigSpec, source: str, marks: _yaml.Marks, base: Path) -> C
     # relative paths are relative to the config file (the working directory
     # for the built-in config)
     data_dir = (base / spec.server.data_dir).expanduser()
+    ui_token = None
+    if spec.server.ui_token is not None and resolve_secrets:
+        try:
+            ui_token = spec.server.ui_token.resolve(base, "server.ui_token", env)
+        except ConfigError as exc:
+            raise err(("server", "ui_token"), exc.reason, exc.fix or "") from None
     return Config(
         spec=spec,
         source=source,
@@ -327,4 +363,5 @@ def _compile(spec: ConfigSpec, source: str, marks: _yaml.Marks, base: Path) -> C
         data_dir=data_dir,
         keys=keys,
         projects=projects,
+        ui_token=ui_token,
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
@@ -656,7 +657,9 @@ class TestBuildDestinations:
     def load(self, tmp_path: Path, text: str) -> config_module.Config:
         path = tmp_path / "redline.yaml"
         path.write_text(text)
-        return config_module.load(path, environ={})
+        # the process environment, without overrides of the server settings
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("REDLINE_")}
+        return config_module.load(path, environ=environ)
 
     def test_one_destination_per_project_and_upstream(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch

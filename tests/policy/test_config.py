@@ -95,3 +95,52 @@ def test_mixpanel_destination_without_token_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="without a token"):
         config_mod.load(path)
+
+
+def test_secrets_can_be_left_unread_for_read_only_commands(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {mp: {type: mixpanel}}\n"
+        "projects:\n  p:\n    ingest_keys: [k]\n"
+        "    forward:\n      - {destination: mp, token: {env: NOT_SET_ANYWHERE_42}}\n"
+    )
+
+    config = config_mod.load(path, environ={}, resolve_secrets=False)
+
+    assert config.keys["k"].upstreams[0].token is None
+
+
+def test_missing_secret_file_points_at_its_own_line(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {mp: {type: mixpanel}}\n"
+        "projects:\n  p:\n    ingest_keys: [k]\n"
+        "    forward:\n"
+        "      - destination: mp\n"
+        "        token: {env: SET_FOR_THIS_TEST}\n"
+        "        import_secret: {file: missing-secret}\n"
+    )
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ={"SET_FOR_THIS_TEST": "x"})
+
+    assert info.value.line == 8
+    assert "missing-secret" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fix"),
+    [
+        ("version: 1\ndefaults:\n  url_keep_params: utm_source\n", "write a YAML list"),
+        ("version: 1\nevents: {e: {properties: {a: hsh}}}\n", "write one of 'keep'"),
+        ("version: 1\ndefaults:\n  ipv4_prefix: 40\n", "use a smaller number"),
+    ],
+)
+def test_value_errors_say_what_to_write(text: str, fix: str) -> None:
+    from redline.policy import parse_policy
+
+    with pytest.raises(ConfigError) as info:
+        parse_policy(text, "p.yaml")
+
+    assert info.value.fix is not None and fix in info.value.fix
+    assert "tuple" not in str(info.value)

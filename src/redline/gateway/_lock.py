@@ -16,7 +16,7 @@ from ..errors import ConfigError
 _held: dict[Path, int] = {}
 
 
-def lock_data_dir(data_dir: Path) -> None:
+def lock_data_dir(data_dir: Path, source: str) -> None:
     """Take the data directory's lock for the life of this process."""
     path = (data_dir / "redline.lock").resolve()
     if path in _held:
@@ -28,6 +28,7 @@ def lock_data_dir(data_dir: Path) -> None:
         os.close(fd)
         raise ConfigError(
             f"another Redline gateway is using the data directory {data_dir}",
+            path=source,
             fix="stop it, or give this one its own --data-dir",
         ) from None
     os.ftruncate(fd, 0)

@@ -29,6 +29,7 @@ from ..outbox import SqliteOutbox
 from ..policy import load_policy
 from ._lock import lock_data_dir, release_data_dir
 from .app import Gateway
+from .ops import Operations
 
 log = logging.getLogger("redline.gateway")
 
@@ -41,7 +42,7 @@ def build(config: Config) -> Gateway:
     policy = load_policy(config.policy_path)
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
-    lock_data_dir(data_dir)
+    lock_data_dir(data_dir, config.source)
     engine = Engine(policy, hasher_for(policy, data_dir, config.base_dir))
     spec = config.spec.outbox
     outbox = SqliteOutbox(
@@ -50,19 +51,14 @@ def build(config: Config) -> Gateway:
         max_events=spec.max_events,
     )
     store = LocalStore.in_dir(data_dir)
-    forwarder = Forwarder(
-        outbox,
-        build_destinations(config, store),
-        retry_initial=spec.retry_initial_seconds,
-        retry_max=spec.retry_max_seconds,
-        max_attempts=spec.max_attempts,
-    )
 
     async def on_start() -> None:
         await outbox.start()
         forwarder.start()
+        ops.start()
 
     async def on_stop() -> None:
+        await ops.stop()
         loop = asyncio.get_running_loop()
         await forwarder.stop(loop.time() + config.server.shutdown_timeout)
         log.info("shutdown: closing the outbox")
@@ -70,7 +66,20 @@ def build(config: Config) -> Gateway:
         store.close()
         release_data_dir(data_dir)
 
-    return Gateway(config, engine, outbox, on_start=on_start, on_stop=on_stop)
+    gateway = Gateway(config, engine, outbox, on_start=on_start, on_stop=on_stop)
+    # metrics, readiness and the dashboard; sends are timed per destination
+    ops = Operations(gateway, high_water=spec.high_water_events)
+    gateway.ops = ops
+    destinations = ops.metrics.timed(build_destinations(config, store))
+    forwarder = Forwarder(
+        outbox,
+        destinations,
+        retry_initial=spec.retry_initial_seconds,
+        retry_max=spec.retry_max_seconds,
+        max_attempts=spec.max_attempts,
+    )
+    ops.attach(forwarder, destinations)
+    return gateway
 
 
 def serve(config: Config) -> None:
