@@ -18,7 +18,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -34,6 +34,10 @@ from ..outbox import Entry, Outbox
 from ..protocols import mixpanel
 from ._client_ip import ClientAddress
 from ._cors import Cors
+
+if TYPE_CHECKING:
+    from ..engine import Finding
+    from .ops import Operations
 
 access_log = logging.getLogger("redline.access")
 log = logging.getLogger("redline.gateway")
@@ -81,6 +85,8 @@ class Gateway:
         # request ids: unique per process start, cheap per request
         self._id_prefix = uuid.uuid4().hex[:8] + "-"
         self._ids = itertools.count(1)
+        # metrics, readiness, dashboard (set by server.build)
+        self.ops: Operations | None = None
 
     # -- the app ---------------------------------------------------------
 
@@ -97,7 +103,12 @@ class Gateway:
         for path in ("/record", "/record/"):
             routes.append(Route(path, self._record, methods=["POST", "OPTIONS"]))
         routes.append(Route("/healthz", self._healthz, methods=["GET"]))
-        return Starlette(routes=routes, lifespan=self._lifespan)
+        if self.ops is None:
+            return Starlette(routes=routes, lifespan=self._lifespan)
+        routes.extend(self.ops.routes())
+        app = Starlette(routes=routes, lifespan=self._lifespan)
+        app.add_middleware(self.ops.middleware)
+        return app
 
     @asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -184,6 +195,9 @@ class Gateway:
             reply.status,
             extra={
                 "request_id": request_id,
+                "method": request.method,
+                "route": endpoint,
+                "status": reply.status,
                 "records": records,
                 "ms": round((time.perf_counter() - started) * 1000, 2),
             },
@@ -216,7 +230,7 @@ class Gateway:
         # parallel to failures, for /import's failed_records
         failed_ids: list[str | None] = list(decoded.failed_insert_ids)
         entries: list[Entry] = []
-        decisions: Counter[tuple[str, str | None]] = Counter()
+        decisions: Counter[Finding] = Counter()
         accepted = 0
         # /import may carry the ingest key as its Basic-auth user instead
         # of inside each record
@@ -249,10 +263,15 @@ class Gateway:
             raise Unauthorized("unknown or missing token")
         if entries:
             await self.outbox.append(entries)
-        self.counters.findings.update(decisions)
-        if decisions and log.isEnabledFor(logging.DEBUG):
+        by_kind: Counter[tuple[str, str | None]] = Counter()
+        for finding, count in decisions.items():
+            by_kind[(finding.action, finding.detector)] += count
+        self.counters.findings.update(by_kind)
+        if self.ops is not None:
+            self.ops.metrics.observe(decoded.events, decisions)
+        if by_kind and log.isEnabledFor(logging.DEBUG):
             # counts by action and detector; never names or values
-            summary = {f"{a}:{d}" if d else a: n for (a, d), n in decisions.items()}
+            summary = {f"{a}:{d}" if d else a: n for (a, d), n in by_kind.items()}
             log.debug(
                 "sanitised", extra={"request_id": request_id, "decisions": summary}
             )
@@ -269,13 +288,13 @@ class Gateway:
         event: Event,
         options: mixpanel.Options,
         client_ip: str | None,
-        decisions: Counter[tuple[str, str | None]],
+        decisions: Counter[Finding],
     ) -> Event | None:
         if event.ip is None and options.ip and client_ip is not None:
             event.ip = client_ip
         result = self.engine.apply(event)
         for finding in result.findings:
-            decisions[(finding.action, finding.detector)] += 1
+            decisions[finding] += 1
         if result.event is None:
             self.counters.dropped += 1
             return None
