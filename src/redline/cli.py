@@ -312,5 +312,59 @@ def policy_check(file: str) -> None:
     click.echo(f"{file}: ok (sha256 {compiled.digest[:12]})")
 
 
+@main.command()
+@_config_option
+@click.option("--url", help="The gateway's address (default: from the config).")
+@click.option(
+    "--token-env",
+    metavar="VARIABLE",
+    help="Environment variable holding the dashboard token "
+    "(default: server.ui_token of the config).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the raw status JSON.")
+def status(
+    config_path: str | None, url: str | None, token_env: str | None, as_json: bool
+) -> None:
+    """What a running gateway is doing: readiness, policy, events, findings,
+    destinations."""
+    import os
+
+    from .status import fetch_status, render_status
+
+    token: str | None = None
+    if token_env is not None:
+        token = os.environ.get(token_env) or None
+        if token is None:
+            click.echo(
+                f"redline: environment variable {token_env} is not set", err=True
+            )
+            sys.exit(2)
+    if url is None or (token is None and token_env is None):
+        config = _load_config(config_path, secrets=False)
+        server = config.server
+        if url is None:
+            host = server.host
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else host
+            host = "[::1]" if host == "::" else host
+            scheme = "https" if server.tls is not None else "http"
+            url = f"{scheme}://{host}:{server.port}"
+        if token is None and server.ui_token is not None:
+            try:
+                token = server.ui_token.resolve(
+                    config.base_dir, "server.ui_token"
+                ).reveal()
+            except RedlineError as exc:
+                _fail(exc)
+    try:
+        body = fetch_status(url, token)
+    except RedlineError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
+        return
+    render_status(body)
+
+
 if __name__ == "__main__":
     main()

@@ -87,7 +87,9 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
         )
     ready = bool(status.get("ready"))
     head = Text()
-    head.append("ready" if ready else "NOT READY", "bold green" if ready else "bold red")
+    head.append(
+        "ready" if ready else "NOT READY", "bold green" if ready else "bold red"
+    )
     head.append(
         f"   policy {str(policy.get('digest', ''))[:12]} ({mode})"
         f"   version {status.get('version', '?')}"
@@ -95,10 +97,12 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     )
     checks = Table(show_header=False, box=None, padding=(0, 2))
     for check in status.get("checks", []):
-        checks.add_row(
-            str(check.get("name")),
-            Text("ok", "green") if check.get("ok") else Text(str(check.get("reason")), "red"),
+        verdict = (
+            Text("ok", "green")
+            if check.get("ok")
+            else Text(str(check.get("reason")), "red")
         )
+        checks.add_row(str(check.get("name")), verdict)
     console.print(Panel(Group(head, checks), title="Redline"))
 
     totals = status.get("totals", {})
@@ -164,7 +168,7 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     for row in status.get("destinations", []):
         failing = bool(row.get("consecutive_failures"))
         reasons = "\n".join(
-            f"{r['count']} × {r['reason']}" for r in row.get("dead_letter_reasons", [])
+            f"{r['count']} x {r['reason']}" for r in row.get("dead_letter_reasons", [])
         )
         dests.add_row(
             str(row["route"]),

@@ -257,6 +257,8 @@ class Gateway:
             accepted += 1
 
         self.counters.received += len(decoded.events) + len(decoded.failures)
+        if self.ops is not None:
+            self.ops.metrics.observe(decoded.events, decisions)
         if accepted == 0 and decoded.events and not decoded.failures:
             # every record named an unknown key: answer as Mixpanel does
             # for a bad token
@@ -267,8 +269,6 @@ class Gateway:
         for finding, count in decisions.items():
             by_kind[(finding.action, finding.detector)] += count
         self.counters.findings.update(by_kind)
-        if self.ops is not None:
-            self.ops.metrics.observe(decoded.events, decisions)
         if by_kind and log.isEnabledFor(logging.DEBUG):
             # counts by action and detector; never names or values
             summary = {f"{a}:{d}" if d else a: n for (a, d), n in by_kind.items()}

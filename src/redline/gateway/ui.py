@@ -98,6 +98,13 @@ def ui_routes(ops: Operations) -> list[Route]:
     config = ops.gateway.config
     token = config.ui_token.reveal() if config.ui_token is not None else None
     auth = _Auth(token)
+    host = config.server.host
+    if token is None and not (host == "localhost" or host.startswith(("127.", "::1"))):
+        log.warning(
+            "the dashboard (/ui) is open to anyone who can reach %s; "
+            "set server.ui_token",
+            host,
+        )
     secure = config.server.tls is not None
     index = _asset("index.html")
     assets = {name: _asset(name) for name in _STATIC}

@@ -35,7 +35,7 @@
       type: "line",
       data: { labels: [], datasets: [
         { label: "in (events/s)", data: [], borderColor: "#2563eb", pointRadius: 0, tension: 0.2 },
-        { label: "out (events/s)", data: [], borderColor: "#16a34a", pointRadius: 0, tension: 0.2 },
+        { label: "out (deliveries/s, all destinations)", data: [], borderColor: "#16a34a", pointRadius: 0, tension: 0.2 },
         { label: "dropped (events/s)", data: [], borderColor: "#b91c1c", pointRadius: 0, tension: 0.2 },
       ] },
       options: { maintainAspectRatio: false, scales: { y: { beginAtZero: true } } },

@@ -1,0 +1,145 @@
+"""/readyz fails and recovers for each of its conditions; /healthz stays up."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from harness import GatewayThread, gateway_thread, write_config
+from redline.outbox import sqlite as sqlite_outbox
+from standins.mixpanel import MixpanelStandin
+
+from .conftest import mixpanel_destination, wait_for
+from .ops_helpers import checkout, scrape, track, value
+
+pytestmark = pytest.mark.slow
+
+
+def _ready(gw: GatewayThread) -> tuple[int, dict[str, Any]]:
+    response = httpx.get(gw.url + "/readyz", timeout=10)
+    return response.status_code, response.json()
+
+
+def _failing(body: dict[str, Any]) -> dict[str, str]:
+    return {c["name"]: c["reason"] for c in body["checks"] if not c["ok"]}
+
+
+def _live(gw: GatewayThread) -> bool:
+    return httpx.get(gw.url + "/healthz", timeout=5).status_code == 200
+
+
+class _DiskErrors(sqlite3.Connection):
+    """The outbox writer's connection; commits fail while ``broken``."""
+
+    broken = False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        if sql == "COMMIT" and _DiskErrors.broken:
+            raise sqlite3.OperationalError("disk I/O error")
+        return super().execute(sql, *args)
+
+
+@pytest.fixture
+def disk_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_DiskErrors]]:
+    def connect(path: Path) -> sqlite3.Connection:
+        return sqlite3.connect(path, isolation_level=None, factory=_DiskErrors)
+
+    monkeypatch.setattr(sqlite_outbox, "_connect", connect)
+    _DiskErrors.broken = False
+    yield _DiskErrors
+    _DiskErrors.broken = False
+
+
+def test_ready_when_all_is_well(tmp_path: Path) -> None:
+    with gateway_thread(write_config(tmp_path)) as gw:
+        status, body = _ready(gw)
+        assert _live(gw)
+    assert status == 200
+    assert body["status"] == "ready"
+    assert {c["name"] for c in body["checks"]} == {"outbox", "policy", "backlog"}
+
+
+def test_outbox_that_cannot_commit_fails_readiness_until_it_can(
+    tmp_path: Path, disk_errors: type[_DiskErrors]
+) -> None:
+    with gateway_thread(write_config(tmp_path)) as gw:
+        assert _ready(gw)[0] == 200
+        disk_errors.broken = True
+        wait_for(lambda: _ready(gw)[0] == 503, 10)
+        reason = _failing(_ready(gw)[1])["outbox"]
+        assert "OutboxUnavailable" in reason
+        assert _live(gw)
+        assert value(scrape(gw.url), "redline_ready") == 0
+        disk_errors.broken = False
+        wait_for(lambda: _ready(gw)[0] == 200, 10)
+        assert value(scrape(gw.url), "redline_ready") == 1
+        # and it takes events again
+        assert track(gw.url, checkout(2)).status_code == 200
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_dead_outbox_writer_fails_readiness_and_a_restart_recovers(
+    tmp_path: Path,
+) -> None:
+    # the forwarder's leases hang with the writer gone: stop waiting soon
+    config = write_config(tmp_path, extra="  shutdown_timeout: 1\n")
+    with gateway_thread(config) as gw:
+        assert _ready(gw)[0] == 200
+        outbox = gw.gateway.outbox
+        assert isinstance(outbox, sqlite_outbox.SqliteOutbox)
+        # something the writer thread cannot handle: it dies
+        outbox._queue.put(object())
+        wait_for(lambda: _ready(gw)[0] == 503, 15)
+        assert _failing(_ready(gw)[1]) == {"outbox": "the outbox writer did not answer"}
+        assert _live(gw)
+    with gateway_thread(config) as gw:
+        assert _ready(gw)[0] == 200
+
+
+def test_no_valid_policy_fails_readiness_until_one_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with gateway_thread(write_config(tmp_path)) as gw:
+        engine = gw.gateway.engine
+        policy = engine.policy
+        monkeypatch.setattr(engine, "policy", None)
+        wait_for(lambda: _ready(gw)[0] == 503, 10)
+        assert _failing(_ready(gw)[1]) == {"policy": "no valid policy loaded"}
+        monkeypatch.setattr(engine, "policy", policy)
+        wait_for(lambda: _ready(gw)[0] == 200, 10)
+
+
+def test_outbox_past_its_high_water_mark_fails_readiness_until_it_drains(
+    tmp_path: Path, standin: MixpanelStandin
+) -> None:
+    fragments = mixpanel_destination(standin)
+    config = write_config(
+        tmp_path,
+        destinations=fragments["destinations"],
+        forward=fragments["forward"],
+    )
+    text = config.read_text().replace(
+        "outbox:\n", "outbox:\n  max_events: 1000\n  high_water: 20\n"
+    )
+    config.write_text(text)
+    # the destination is down: events pile up
+    standin.fail_next([503] * 10_000)
+    with gateway_thread(config) as gw:
+        assert track(gw.url, checkout(15, "a")).status_code == 200
+        assert _ready(gw)[0] == 200
+        assert track(gw.url, checkout(10, "b")).status_code == 200
+        wait_for(lambda: _ready(gw)[0] == 503, 10)
+        assert _failing(_ready(gw)[1]) == {
+            "backlog": "25 events waiting, high-water mark 20"
+        }
+        # still taking events below the hard limit
+        assert track(gw.url, checkout(5, "c")).status_code == 200
+        standin.reset()  # the destination is back
+        wait_for(lambda: _ready(gw)[0] == 200, 20)
+        assert value(scrape(gw.url), "redline_outbox_depth") == 0
+    assert len(standin.events) == 30
