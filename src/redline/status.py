@@ -110,16 +110,16 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     series = status.get("series", [])
     rate_in = series[-1]["in"] if series else 0
     rate_out = series[-1]["out"] if series else 0
-    events = Table(title="Events")
+    events = Table(title="Events (since start)")
     for column in (
         "received",
         "kept",
-        "dropped by policy",
+        "dropped",
         "invalid",
-        "forwarded",
+        "sent",
         "in/s",
         "out/s",
-        "waiting",
+        "queued",
         "oldest",
     ):
         events.add_column(column, justify="right")
@@ -159,17 +159,17 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
     console.print(by_prop)
 
     dests = Table(title="Destinations")
-    for column in ("route", "type"):
-        dests.add_column(column)
-    for column in ("queue", "oldest", "delivered", "retried", "dead letters"):
+    dests.add_column("route", no_wrap=True)
+    dests.add_column("type", no_wrap=True)
+    for column in ("queue", "oldest", "sent", "retries", "dead"):
         dests.add_column(column, justify="right")
     dests.add_column("state")
-    dests.add_column("dead-letter reasons")
+    reasons = Table(title="Dead-letter reasons")
+    reasons.add_column("route", no_wrap=True)
+    reasons.add_column("count", justify="right")
+    reasons.add_column("reason")
     for row in status.get("destinations", []):
         failing = bool(row.get("consecutive_failures"))
-        reasons = "\n".join(
-            f"{r['count']} x {r['reason']}" for r in row.get("dead_letter_reasons", [])
-        )
         dests.add_row(
             str(row["route"]),
             str(row.get("type", "")),
@@ -181,6 +181,11 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
             Text(f"failing: {row.get('last_error') or 'error'}", "red")
             if failing
             else Text("ok", "green"),
-            reasons,
         )
+        for reason in row.get("dead_letter_reasons", []):
+            reasons.add_row(
+                str(row["route"]), _n(reason["count"]), str(reason["reason"])
+            )
     console.print(dests)
+    if reasons.row_count:
+        console.print(reasons)

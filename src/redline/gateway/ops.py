@@ -165,9 +165,10 @@ class Operations:
         outbox = self.gateway.outbox
         if isinstance(outbox, SqliteOutbox):
             self._sqlite = _SqliteSampler(outbox.path, list(destinations))
-        for route, destination in destinations.items():
-            inner = getattr(destination, "inner", destination)
-            self.destination_types[route] = type(inner).__name__
+        for project in self.gateway.config.projects.values():
+            for upstream in project.upstreams:
+                route = f"{project.name}/{upstream.destination}"
+                self.destination_types[route] = upstream.spec.type
 
     def start(self) -> None:
         if self._task is None:
