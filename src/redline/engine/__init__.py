@@ -9,11 +9,21 @@ Order of the steps for one event:
 
 1. choose the rules (per event name, or the profile or group rules);
 2. drop the event if the policy does not know it and drops unknown events;
-3. apply each property's rule; properties without one get the default;
-4. run the detectors over every string that survives (the safety net);
-5. apply the identity rule to the distinct id and the IP rule to the
+3. run the detectors over the event name (a glob or ``unknown_events:
+   keep`` lets client-chosen names through);
+4. apply each property's rule; properties without one get the default, and
+   their names are scanned too when that default keeps them;
+5. run the detectors over every string that survives (the safety net), and
+   over integers long enough to be card numbers;
+6. apply the identity rule to the distinct id and the IP rule to the
    client address;
-6. give the event an idempotency id if it has no valid one.
+7. scan the vendor envelope (``$group_key``, unknown top-level keys);
+8. give the event an idempotency id if it has no valid one, or if its own
+   carries something a detector finds.
+
+Client input the engine cannot carry fails closed: a URL that cannot be
+parsed is dropped, an integer too wide for 64 bits becomes a float (what a
+JSON reader such as Mixpanel's keeps of it) or is dropped.
 """
 
 from __future__ import annotations
@@ -42,6 +52,11 @@ _URL_MEMO_MAX_LENGTH = 2048
 # what vendors accept as an idempotency id: Mixpanel allows at most 36
 # characters of letters, digits and dashes
 _VALID_INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
+# integers from this size on are scanned (payment cards have 13 to 19
+# digits); integers outside 64 bits cannot be stored or sent exactly
+_SCAN_INT = 10**12
+_INT_MIN = -(2**63)
+_INT_MAX = 2**64 - 1
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -90,6 +105,15 @@ class Engine:
         else:
             rules = policy.groups
 
+        name = event.name
+        if event.kind is Kind.TRACK:
+            # names are client data too, where a glob or unknown_events:
+            # keep lets them through
+            clean_name = self._event_name(name, findings)
+            if clean_name is None:
+                return Result(None, findings)
+            name = clean_name
+
         walk = _Walk(self, event.name, findings)
         properties: dict[str, Any] = {}
         ops = _OPS if event.kind is not Kind.TRACK else _NO_OPS
@@ -100,7 +124,12 @@ class Engine:
             if key in ops:
                 properties[key] = walk.operation(key, value, rules)
                 continue
-            rule = lookup(key, unknown)
+            rule = lookup(key)
+            if rule is None:
+                rule = unknown
+                if rule.action is not Action.DROP:
+                    # a name the policy does not know is client data too
+                    key = walk.key(key, "<key>")
             # the two commonest cases inline: a dropped property, and a
             # kept string already known to hold nothing
             action = rule.action
@@ -124,22 +153,52 @@ class Engine:
         if ip is not None:
             ip = walk.client_ip(ip)
 
+        envelope = event.envelope
+        if envelope:
+            envelope = walk.envelope(envelope)
+
         insert_id = event.insert_id
-        if insert_id is None or not _VALID_INSERT_ID.fullmatch(insert_id):
+        if insert_id is None or not self._valid_insert_id(insert_id, walk):
             insert_id = self._derive_insert_id(event)
 
         clean = Event(
             event.kind,
-            event.name,
+            name,
             properties,
             distinct_id,
             insert_id,
             event.time,
             ip,
             event.imported,
-            _envelope(event.envelope, policy),
+            envelope,
         )
         return Result(clean, findings)
+
+    def safe_insert_id(self, insert_id: str | None) -> str | None:
+        """``insert_id`` when it is well formed and holds nothing a detector
+        finds, else None: what may be echoed to a client in an answer."""
+        if insert_id is None or not _VALID_INSERT_ID.fullmatch(insert_id):
+            return None
+        return None if self._scanner.scan(insert_id) else insert_id
+
+    def _event_name(self, name: str, findings: list[Finding]) -> str | None:
+        clean, kinds = self.scrub_text(name)
+        if not kinds:
+            return name
+        verdict = "drop_event" if self._fail_drop else "redact"
+        for kind in kinds:
+            findings.append(self.finding(name, "", verdict, kind))
+        return None if self._fail_drop else clean
+
+    def _valid_insert_id(self, insert_id: str, walk: _Walk) -> bool:
+        if not _VALID_INSERT_ID.fullmatch(insert_id):
+            return False
+        # a client may build its ids from a phone or card number; ids are
+        # unique, so they are scanned without filling the memo
+        spans = self._scanner.scan(insert_id)
+        for span in spans:
+            walk.note("$insert_id", "hash", span.type.value)
+        return not spans
 
     def _derive_insert_id(self, event: Event) -> str:
         # the raw record decides the id, so a client that sends the same
@@ -172,15 +231,20 @@ class Engine:
         self._findings[key] = found
         return found
 
-    def scrub_url(self, url: str, rule: Rule) -> tuple[str, tuple[str, ...]]:
-        """A URL scrubbed by a ``url`` rule; the kinds of what was removed."""
+    def scrub_url(self, url: str, rule: Rule) -> tuple[str, tuple[str, ...]] | None:
+        """A URL scrubbed by a ``url`` rule and the kinds of what was
+        removed, or None for a URL that cannot be parsed."""
         assert rule.keep_params is not None
         key = (url, rule.keep_params.pattern)
         memo = self._url_memo
         known = memo.get(key)
         if known is not None:
             return known
-        clean, kinds = _url.scrub_url(url, rule.keep_params, self.scrub_text)
+        try:
+            clean, kinds = _url.scrub_url(url, rule.keep_params, self.scrub_text)
+        except ValueError:
+            # the message may quote the URL: it goes nowhere
+            return None
         result = clean, tuple(kinds)
         if len(url) <= _URL_MEMO_MAX_LENGTH:
             if len(memo) >= _MEMO_SIZE:
@@ -204,14 +268,6 @@ class Engine:
                 memo.clear()
             memo[text] = result
         return result
-
-
-def _envelope(envelope: dict[str, Any], policy: CompiledPolicy) -> dict[str, Any]:
-    # unknown top-level keys of a record ride in "extra"; under an
-    # allowlist they go with the unknown properties
-    if "extra" in envelope and policy.unknown_property.action is Action.DROP:
-        return {k: v for k, v in envelope.items() if k != "extra"}
-    return envelope
 
 
 class _Walk:
@@ -243,13 +299,22 @@ class _Walk:
             and isinstance(value, str)
             and _url.looks_like_url(value)
         ):
-            clean, kinds = self.engine.scrub_url(value, rule)
+            scrubbed = self.engine.scrub_url(value, rule)
+            if scrubbed is None:
+                self.note(path, "drop", "UNPARSEABLE_URL")
+                return
+            clean, kinds = scrubbed
             for kind in kinds:
                 self.note(path, "url", kind)
             out[key] = clean
             return
-        if action is Action.IP and isinstance(value, str):
-            coarse = _ip.truncate(value, rule.ipv4_prefix, rule.ipv6_prefix)
+        if action is Action.IP:
+            # an address written as a number or a list is still an address
+            coarse = (
+                _ip.truncate(value, rule.ipv4_prefix, rule.ipv6_prefix)
+                if isinstance(value, str)
+                else None
+            )
             self.note(path, "ip" if coarse is not None else "drop")
             if coarse is not None:
                 out[key] = coarse
@@ -267,16 +332,11 @@ class _Walk:
         if isinstance(value, str):
             if not value:
                 return value, True
-            clean, kinds = self.engine.scrub_text(value)
-            if not kinds:
-                return value, True
-            if self.engine._fail_drop and not force_redact:
-                for kind in kinds:
-                    self.note(path, "drop", kind)
-                return None, False
-            for kind in kinds:
-                self.note(path, "redact", kind)
-            return clean, True
+            return self.verdict(
+                value, self.engine.scrub_text(value), path, force_redact
+            )
+        if type(value) is int and not -_SCAN_INT < value < _SCAN_INT:
+            return self.number(value, path, force_redact)
         if depth >= _MAX_DEPTH:
             if isinstance(value, dict | list):
                 self.note(path, "drop", "TOO_DEEP")
@@ -292,9 +352,7 @@ class _Walk:
         if isinstance(value, dict):
             obj = {}
             for key, item in value.items():
-                clean_key, key_kinds = self.engine.scrub_text(key)
-                for kind in key_kinds:
-                    self.note(path + ".<key>", "redact", kind)
+                clean_key = self.key(key, path + ".<key>")
                 clean, ok = self.net(
                     item, f"{path}.{clean_key}", force_redact, depth + 1
                 )
@@ -303,25 +361,112 @@ class _Walk:
             return obj, True
         return value, True
 
+    def verdict(
+        self,
+        value: str,
+        scrubbed: tuple[str, tuple[str, ...]],
+        path: str,
+        force_redact: bool,
+    ) -> tuple[Any, bool]:
+        """What becomes of a scanned string: itself, redacted, or dropped."""
+        clean, kinds = scrubbed
+        if not kinds:
+            return value, True
+        if self.engine._fail_drop and not force_redact:
+            for kind in kinds:
+                self.note(path, "drop", kind)
+            return None, False
+        for kind in kinds:
+            self.note(path, "redact", kind)
+        return clean, True
+
+    def number(self, value: int, path: str, force_redact: bool) -> tuple[Any, bool]:
+        """A long integer: scanned as digits (a card number sent as a
+        number), and made a float when 64 bits cannot hold it."""
+        if not _INT_MIN <= value <= _INT_MAX:
+            try:
+                return float(value), True
+            except OverflowError:
+                self.note(path, "drop", "OUT_OF_RANGE")
+                return None, False
+        # the digits alone: a sign is not part of a card number
+        text = str(abs(value))
+        spans = self.engine._scanner.scan(text)
+        if not spans:
+            return value, True
+        scrubbed = redact(text, spans), tuple(span.type.value for span in spans)
+        return self.verdict(text, scrubbed, path, force_redact)
+
+    def key(self, key: str, path: str) -> str:
+        """A property name with detected spans redacted."""
+        clean, kinds = self.engine.scrub_text(key)
+        for kind in kinds:
+            self.note(path, "redact", kind)
+        return clean
+
     def operation(self, op: str, value: Any, rules: Ruleset) -> Any:
         unknown = self.engine.policy.unknown_property
         if op == "$delete":
-            return value
+            # Mixpanel reads no value here; whatever was sent stays behind
+            return ""
         if op == "$unset":
-            names = value if isinstance(value, list) else []
-            return [
-                name
-                for name in names
-                if isinstance(name, str)
-                and rules.properties.get(name, unknown).action is not Action.DROP
-            ]
+            return self.unset(value, rules)
         if not isinstance(value, dict):
             self.note(op, "drop")
             return {}
         out: dict[str, Any] = {}
         for key, item in value.items():
-            rule = rules.properties.get(key, unknown)
+            rule = rules.properties.get(key)
+            if rule is None:
+                rule = unknown
+                if rule.action is not Action.DROP:
+                    key = self.key(key, f"{op}.<key>")
             self.property(out, key, item, rule, f"{op}.{key}")
+        return out
+
+    def unset(self, value: Any, rules: Ruleset) -> list[str]:
+        unknown = self.engine.policy.unknown_property
+        names = []
+        for name in value if isinstance(value, list) else []:
+            if not isinstance(name, str):
+                continue
+            rule = rules.properties.get(name)
+            if rule is None:
+                if unknown.action is Action.DROP:
+                    continue
+                # a name the policy does not know may be an email; an
+                # unset that does not happen harms nobody
+                kinds = self.engine.scrub_text(name)[1]
+                for kind in kinds:
+                    self.note("$unset", "drop", kind)
+                if kinds:
+                    continue
+            elif rule.action is Action.DROP:
+                continue
+            names.append(name)
+        return names
+
+    def envelope(self, envelope: dict[str, Any]) -> dict[str, Any]:
+        """The vendor fields beside the properties (``$group_key``,
+        ``$ignore_time``, and unknown top-level keys in ``extra``)."""
+        keep_unknown = self.engine.policy.unknown_property.action is not Action.DROP
+        out: dict[str, Any] = {}
+        for key, value in envelope.items():
+            if key == "extra":
+                # unknown top-level keys of a record: under an allowlist
+                # they go with the unknown properties
+                if not keep_unknown:
+                    self.note(key, "drop")
+                    continue
+            elif isinstance(value, str):
+                # an identifier-like field: redacted, never dropped, so the
+                # record stays well formed
+                clean, ok = self.net(value, key, True, 0)
+                out[key] = clean
+                continue
+            clean, ok = self.net(value, key, False, 0)
+            if ok:
+                out[key] = clean
         return out
 
     def identity(self, distinct_id: str, rule: Rule | None) -> str | None:
@@ -343,7 +488,12 @@ class _Walk:
     def client_ip(self, ip: str) -> str | None:
         rule = self.engine.policy.client_ip
         if rule.action is Action.KEEP:
-            return ip
+            # kept as the address it is, or not at all: a client may put
+            # anything in its ip field
+            exact = _ip.truncate(ip, 32, 128)
+            if exact is None:
+                self.note("$ip", "drop")
+            return exact
         if rule.action is Action.DROP:
             self.note("$ip", "drop")
             return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 
 import orjson
 
@@ -63,4 +64,10 @@ class Hasher:
 def _canonical(value: object) -> bytes:
     if isinstance(value, str):
         return b"s" + value.encode("utf-8", "surrogatepass")
-    return b"j" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    try:
+        return b"j" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        # integers wider than 64 bits, which JSON allows and orjson cannot
+        # write; the slower writer gives the same bytes for the same value
+        text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        return b"x" + text.encode("ascii")

@@ -88,6 +88,9 @@ _CALLBACK = re.compile(
     r"[A-Za-z_$][A-Za-z0-9_$]*(?:\.[A-Za-z_$][A-Za-z0-9_$]*)*(?:\[[0-9]{1,16}\])*"
 )
 _CALLBACK_MAX = 128
+# times must fit a signed 64-bit integer
+_TIME_MIN = -(2**63)
+_TIME_MAX = 2**63 - 1
 # Mixpanel's $insert_id: at most 36 of these (protocols.md §1.4)
 _INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 
@@ -516,13 +519,23 @@ def _identifier(value: Any, field: str) -> str | None:
 
 def _time(value: Any, field: str) -> float | int | None:
     kind = type(value)
-    if kind is float or kind is int or value is None:
+    if kind is float or value is None:
+        return value  # type: ignore[no-any-return]
+    if kind is int:
+        # JSON integers are unbounded; a time no 64-bit field holds is no
+        # time, and could not be stored or sent
+        if not _TIME_MIN <= value <= _TIME_MAX:
+            raise _BadRecord(f"{field}: out of range")
         return value  # type: ignore[no-any-return]
     if isinstance(value, str):
         try:
-            return int(value)
+            whole = int(value)
         except ValueError:
             pass
+        else:
+            if not _TIME_MIN <= whole <= _TIME_MAX:
+                raise _BadRecord(f"{field}: out of range")
+            return whole
         try:
             number = float(value)
         except ValueError:
