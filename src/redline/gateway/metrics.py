@@ -41,6 +41,7 @@ __all__ = [
     "BoundedLabels",
     "GatewayMetrics",
     "TimedDestination",
+    "count_findings",
     "policy_mode",
 ]
 
@@ -49,6 +50,20 @@ VENDOR = "mixpanel"
 _MAX_LABEL_LENGTH = 64
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _name_of = attrgetter("name")
+
+
+def count_findings(found: list[Finding]) -> dict[Finding, int]:
+    """How often each finding occurs in ``found``.
+
+    Counted by identity, which is cheap: the engine hands out one shared
+    Finding object per kind of decision (equal findings that are distinct
+    objects are simply counted apart; every sum stays right).
+    """
+    if not found:
+        return {}
+    counts = Counter(map(id, found))
+    objects = dict(zip(map(id, found), found, strict=True))
+    return {objects[key]: count for key, count in counts.items()}
 
 
 def policy_mode(policy: object) -> str:
