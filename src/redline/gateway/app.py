@@ -233,6 +233,7 @@ class Gateway:
         entries: list[Entry] = []
         found: list[Finding] = []
         accepted = 0
+        unknown_keys = 0
         # /import may carry the ingest key as its Basic-auth user instead
         # of inside each record
         auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
@@ -246,12 +247,23 @@ class Gateway:
             if project is None:
                 failures.append((index, "unknown or missing token"))
                 failed_ids.append(event.insert_id)
+                unknown_keys += 1
                 continue
-            clean = self._sanitise(event, decoded.options, client_ip, found)
-            if clean is None:
+            try:
+                clean = self._sanitise(event, decoded.options, client_ip, found)
+                payload = None if clean is None else orjson.dumps(to_record(clean))
+            except Exception as exc:  # one record fails, never the request
+                # the type only: a foreign exception's message may quote input
+                log.warning(
+                    "record could not be sanitised; refused",
+                    extra={"request_id": request_id, "error": type(exc).__name__},
+                )
+                failures.append((index, "record: could not be sanitised"))
+                failed_ids.append(None)
+                continue
+            if clean is None or payload is None:
                 accepted += 1
                 continue
-            payload = orjson.dumps(to_record(clean))
             assert clean.insert_id is not None
             for route in _routes(project):
                 entries.append(Entry(route, clean.insert_id, payload))
@@ -261,7 +273,8 @@ class Gateway:
         decisions = count_findings(found)
         if self.ops is not None:
             self.ops.metrics.observe(decoded.events, decisions)
-        if accepted == 0 and decoded.events and not decoded.failures:
+        every_key_unknown = unknown_keys == len(decoded.events)
+        if decoded.events and every_key_unknown and not decoded.failures:
             # every record named an unknown key: answer as Mixpanel does
             # for a bad token
             raise Unauthorized("unknown or missing token")
@@ -277,6 +290,10 @@ class Gateway:
             log.debug(
                 "sanitised", extra={"request_id": request_id, "decisions": summary}
             )
+        if endpoint == "import":
+            # /import answers list the failed records' ids: an id built
+            # from a card or phone number is not echoed
+            failed_ids = [self.engine.safe_insert_id(i) for i in failed_ids]
         return mixpanel.respond(
             endpoint,
             decoded.options,
