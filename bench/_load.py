@@ -14,6 +14,7 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
 SAMPLES = (
     Path(__file__).resolve().parent.parent / "tests" / "data" / "mixpanel_events.jsonl"
 )
@@ -33,7 +34,8 @@ def realistic_bodies(count: int, batch: int, token: str, seed: int = 7) -> list[
             props["token"] = token
             props["time"] = time.time()
             props["distinct_id"] = f"user_{rng.randrange(10_000)}@example.com"
-            props["$insert_id"] = f"b{n:07d}-{i:03d}-{rng.randrange(1 << 30):x}"
+            # 16 base-36 characters, as mixpanel-browser's ids
+            props["$insert_id"] = "".join(rng.choice(_BASE36) for _ in range(16))
             props["$browser"] = rng.choice(["Chrome", "Firefox", "Safari"])
             events.append(event)
         payload = base64.b64encode(orjson.dumps(events)).decode()

@@ -32,7 +32,7 @@ import dataclasses
 import re
 from typing import Any
 
-from ..detect import DETECTORS, Scanner, redact
+from ..detect import DETECTORS, Scanner, Span, redact
 from ..events import Event, Kind
 from ..policy import Action, CompiledPolicy, Rule, Ruleset
 from . import _ip, _url
@@ -45,6 +45,12 @@ _OPS = frozenset(
     {"$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset", "$delete"}
 )
 _NO_OPS: frozenset[str] = frozenset()
+# ids as the SDKs make them: uuid4().hex, UUIDs, mixpanel-browser's base 36
+_SDK_ID = re.compile(
+    r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}|[0-9a-z]{16}"
+)
+# the shortest digit run a phone number needs
+_DIGIT_RUN = re.compile(r"\d{7}")
 _MAX_DEPTH = 16
 _MEMO_SIZE = 32_768
 _MEMO_MAX_LENGTH = 200
@@ -179,7 +185,7 @@ class Engine:
         finds, else None: what may be echoed to a client in an answer."""
         if insert_id is None or not _VALID_INSERT_ID.fullmatch(insert_id):
             return None
-        return None if self._scanner.scan(insert_id) else insert_id
+        return None if self._insert_id_spans(insert_id) else insert_id
 
     def _event_name(self, name: str, findings: list[Finding]) -> str | None:
         clean, kinds = self.scrub_text(name)
@@ -193,12 +199,19 @@ class Engine:
     def _valid_insert_id(self, insert_id: str, walk: _Walk) -> bool:
         if not _VALID_INSERT_ID.fullmatch(insert_id):
             return False
-        # a client may build its ids from a phone or card number; ids are
-        # unique, so they are scanned without filling the memo
-        spans = self._scanner.scan(insert_id)
+        spans = self._insert_id_spans(insert_id)
         for span in spans:
             walk.note("$insert_id", "hash", span.type.value)
         return not spans
+
+    def _insert_id_spans(self, insert_id: str) -> list[Span]:
+        # A client may build its ids from a phone or card number. Ids are
+        # unique, so they are scanned without filling the memo; the shapes
+        # the SDKs generate (hex digests, UUIDs, base-36) can only carry such
+        # a value as a run of digits, so those without one skip the scan.
+        if _SDK_ID.fullmatch(insert_id) and not _DIGIT_RUN.search(insert_id):
+            return []
+        return self._scanner.scan(insert_id)
 
     def _derive_insert_id(self, event: Event) -> str:
         # the raw record decides the id, so a client that sends the same

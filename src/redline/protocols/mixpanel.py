@@ -434,22 +434,26 @@ def _track(
     if not isinstance(given, dict):
         raise _BadRecord("properties: not an object")
 
+    # this runs for every record: plain pops, positional arguments
     properties = dict(given)
-    token, distinct_id, time, insert_id, ip = (
-        properties.pop(key, None) for key in _TRACK_KEYS
-    )
+    pop = properties.pop
+    token = pop("token", None)
+    distinct_id = pop("distinct_id", None)
+    time = pop("time", None)
+    insert_id = pop("$insert_id", None)
+    ip = pop("ip", None)
     event = Event(
-        kind=Kind.TRACK,
-        name=name,
-        properties=properties,
-        distinct_id=_identifier(distinct_id, "properties.distinct_id"),
-        insert_id=_identifier(insert_id, "properties.$insert_id"),
-        time=_time(time, "properties.time"),
-        ip=_ip(ip, "properties.ip"),
-        imported=imported,
+        Kind.TRACK,
+        name,
+        properties,
+        _identifier(distinct_id, "properties.distinct_id"),
+        _identifier(insert_id, "properties.$insert_id"),
+        _time(time, "properties.time"),
+        _ip(ip, "properties.ip"),
+        imported,
     )
-    extra = {k: v for k, v in record.items() if k not in ("event", "properties")}
-    if extra:
+    if len(record) > 1 + ("properties" in record):
+        extra = {k: v for k, v in record.items() if k not in ("event", "properties")}
         event.envelope["extra"] = extra
     if imported and strict:
         _check_import(event)
