@@ -26,9 +26,9 @@ def realistic_bodies(count: int, batch: int, token: str, seed: int = 7) -> list[
     rng = random.Random(seed)
     samples = [orjson.loads(line) for line in SAMPLES.read_text().splitlines() if line]
     bodies = []
-    for n in range(count):
+    for _ in range(count):
         events = []
-        for i in range(batch):
+        for _ in range(batch):
             event = orjson.loads(orjson.dumps(rng.choice(samples)))
             props = event["properties"]
             props["token"] = token
