@@ -78,8 +78,8 @@ def render_status(status: dict[str, Any], console: Console | None = None) -> Non
         console.print(
             Panel(
                 Text(
-                    "REPORT MODE: the policy only reports what it would remove; "
-                    "events are forwarded unsanitised.",
+                    "REPORT MODE: the policy reports what it would remove "
+                    "instead of removing it. Do not leave it on.",
                     style="bold yellow",
                 ),
                 border_style="yellow",
