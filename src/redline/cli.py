@@ -12,6 +12,7 @@ import orjson
 
 from . import _logs
 from . import config as config_mod
+from .cli_policy import policy
 from .errors import ConfigError, RedlineError
 
 
@@ -293,23 +294,7 @@ def outbox_replay(
     click.echo(f"{count} dead letters queued again")
 
 
-@main.group()
-def policy() -> None:
-    """Check policies."""
-
-
-@policy.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
-def policy_check(file: str) -> None:
-    """Validate a policy file; errors name the line and the fix."""
-    from .policy import load_policy
-
-    try:
-        compiled = load_policy(file)
-    except RedlineError as exc:
-        _fail(exc)
-        return
-    click.echo(f"{file}: ok (sha256 {compiled.digest[:12]})")
+main.add_command(policy)
 
 
 @main.command()

@@ -38,6 +38,7 @@ from .metrics import count_findings
 
 if TYPE_CHECKING:
     from ..engine import Finding
+    from ._reload import PolicyReloader
     from .ops import Operations
 
 access_log = logging.getLogger("redline.access")
@@ -88,6 +89,8 @@ class Gateway:
         self._ids = itertools.count(1)
         # metrics, readiness, dashboard (set by server.build)
         self.ops: Operations | None = None
+        # swaps ``engine`` when the policy changes (set by server.build)
+        self.reloader: PolicyReloader | None = None
 
     # -- the app ---------------------------------------------------------
 
@@ -227,6 +230,9 @@ class Gateway:
         request_id: str,
     ) -> mixpanel.Response:
         keys = self.config.keys
+        # read once: a policy reload swaps the engine, and one request runs
+        # wholly under one policy
+        engine = self.engine
         failures = list(decoded.failures)
         # parallel to failures, for /import's failed_records
         failed_ids: list[str | None] = list(decoded.failed_insert_ids)
@@ -250,7 +256,7 @@ class Gateway:
                 unknown_keys += 1
                 continue
             try:
-                clean = self._sanitise(event, decoded.options, client_ip, found)
+                clean = self._sanitise(engine, event, decoded.options, client_ip, found)
                 payload = None if clean is None else orjson.dumps(to_record(clean))
             except Exception as exc:  # one record fails, never the request
                 # the type only: a foreign exception's message may quote input
@@ -293,7 +299,7 @@ class Gateway:
         if endpoint == "import":
             # /import answers list the failed records' ids: an id built
             # from a card or phone number is not echoed
-            failed_ids = [self.engine.safe_insert_id(i) for i in failed_ids]
+            failed_ids = [engine.safe_insert_id(i) for i in failed_ids]
         return mixpanel.respond(
             endpoint,
             decoded.options,
@@ -304,6 +310,7 @@ class Gateway:
 
     def _sanitise(
         self,
+        engine: Engine,
         event: Event,
         options: mixpanel.Options,
         client_ip: str | None,
@@ -311,7 +318,7 @@ class Gateway:
     ) -> Event | None:
         if event.ip is None and options.ip and client_ip is not None:
             event.ip = client_ip
-        result = self.engine.apply(event)
+        result = engine.apply(event)
         found.extend(result.findings)
         if result.event is None:
             self.counters.dropped += 1

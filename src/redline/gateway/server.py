@@ -26,8 +26,9 @@ from ..engine import Engine
 from ..errors import ConfigError
 from ..hashkey import hasher_for
 from ..outbox import SqliteOutbox
-from ..policy import load_policy
+from ..policy import CompiledPolicy, load_policy
 from ._lock import lock_data_dir, release_data_dir
+from ._reload import PolicyReloader
 from .app import Gateway
 from .ops import Operations
 
@@ -43,7 +44,11 @@ def build(config: Config) -> Gateway:
     data_dir = config.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     lock_data_dir(data_dir, config.source)
-    engine = Engine(policy, hasher_for(policy, data_dir, config.base_dir))
+
+    def make_engine(compiled: CompiledPolicy) -> Engine:
+        return Engine(compiled, hasher_for(compiled, data_dir, config.base_dir))
+
+    engine = make_engine(policy)
     spec = config.spec.outbox
     outbox = SqliteOutbox(
         Path(data_dir) / "outbox.db",
@@ -56,8 +61,10 @@ def build(config: Config) -> Gateway:
         await outbox.start()
         forwarder.start()
         ops.start()
+        await reloader.start()
 
     async def on_stop() -> None:
+        await reloader.stop()
         await ops.stop()
         loop = asyncio.get_running_loop()
         await forwarder.stop(loop.time() + config.server.shutdown_timeout)
@@ -79,6 +86,9 @@ def build(config: Config) -> Gateway:
         max_attempts=spec.max_attempts,
     )
     ops.attach(forwarder, destinations)
+    # a changed policy (SIGHUP or a new file) is put in force while serving
+    reloader = PolicyReloader(gateway, Path(config.policy_path), make_engine)
+    gateway.reloader = reloader
     return gateway
 
 

@@ -1,0 +1,645 @@
+"""``redline policy check|test|explain|schema``: errors that point at the
+line, test cases beside the policy, explanations per property, and values
+that never print raw."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+
+from redline.cli import main
+from redline.config import default_policy_path
+from redline.policy._tooling import mask
+
+# planted in the inputs below; none may appear in any output
+EMAIL = "jane.doe@example.com"
+PHONE = "202-555-0143"
+PROMPT = "Summarise the contract for Jane Doe"
+CARD = "4111 1111 1111 1111"
+
+POLICY = """\
+version: 1
+all_events:
+  properties:
+    distinct_id: hash
+    $current_url: url
+events:
+  api_call:
+    properties:
+      model: keep
+      prompt_tokens: keep
+      text: drop
+  "page_*":
+    properties:
+      title: keep
+      section: keep
+  page_view:
+    properties:
+      section: drop
+"""
+
+CASES = """\
+cases:
+  - name: the prompt never leaves
+    event:
+      event: api_call
+      properties:
+        distinct_id: jane.doe@example.com
+        text: "Summarise the contract for Jane Doe"
+        model: gpt-5-mini
+        prompt_tokens: 812
+        stray: 202-555-0143
+    expect:
+      absent: [text, stray]
+      present: [model]
+      equals: {model: gpt-5-mini, prompt_tokens: 812}
+      matches: {distinct_id: "^[a-z]+:[0-9a-f]{32}$"}
+  - name: unknown events are dropped
+    event: {event: signup_v2, properties: {distinct_id: u1}}
+    expect: {dropped: true}
+  - name: the whole output of a page view
+    event:
+      event: page_view
+      properties:
+        distinct_id: u1
+        time: 1764230400
+        title: "Call 202-555-0143 now"
+        section: billing
+    output:
+      event: page_view
+      properties: {title: "Call [PHONE] now"}
+"""
+
+
+def run(*args: str | Path, input: str | None = None) -> Result:
+    return CliRunner().invoke(
+        main, [str(a) for a in args], input=input, prog_name="redline"
+    )
+
+
+@pytest.fixture
+def policy(tmp_path: Path) -> Path:
+    path = tmp_path / "app.yaml"
+    path.write_text(POLICY)
+    return path
+
+
+def assert_nothing_raw(text: str) -> None:
+    for value in (EMAIL, PHONE, PROMPT, CARD, "gpt-5-mini", "billing"):
+        assert value not in text
+
+
+# -- check -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "fragment"),
+    [
+        # positions are those of the unknown key's value
+        ("version: 1\nevent:\n  a: {}\n", 3, 3, "unknown key 'event'"),
+        (
+            "version: 1\nall_events:\n  properties:\n    a: {action: url, kep: [x]}\n",
+            4,
+            27,
+            "unknown key 'all_events.properties.a.kep'",
+        ),
+        ("version: 1\ndefaults:\n  unknown_event: drop\n", 3, 18, "unknown key"),
+    ],
+    ids=["top level", "inside a rule", "misspelt default"],
+)
+def test_check_refuses_unknown_keys_naming_file_line_column_and_fix(
+    tmp_path: Path, text: str, line: int, column: int, fragment: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"redline: {path}:{line}:{column}: ")
+    assert fragment in result.stderr
+    assert "(fix: " in result.stderr
+
+
+def test_check_json_reports_ok_and_the_full_digest(policy: Path) -> None:
+    result = run("policy", "check", "--json", policy)
+
+    assert result.exit_code == 0
+    body = json.loads(result.stdout)
+    assert body["ok"] is True
+    assert body["errors"] == []
+    assert re.fullmatch(r"[0-9a-f]{64}", body["digest"])
+
+
+def test_check_json_reports_the_error_with_its_position_and_exits_2(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("version: 1\nall_events:\n  properties:\n    a: kepp\n")
+
+    result = run("policy", "check", "--json", path)
+
+    assert result.exit_code == 2
+    body = json.loads(result.stdout)
+    assert body["ok"] is False
+    (error,) = body["errors"]
+    assert (error["file"], error["line"], error["column"]) == (str(path), 4, 8)
+    assert "all_events.properties.a" in error["message"]
+    assert error["fix"]
+
+
+def test_check_json_of_a_missing_file_exits_2_with_no_position(tmp_path: Path) -> None:
+    result = run("policy", "check", "--json", tmp_path / "absent.yaml")
+
+    assert result.exit_code == 2
+    (error,) = json.loads(result.stdout)["errors"]
+    assert error["line"] is None
+    assert "cannot read" in error["message"]
+
+
+# -- schema ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    result = run("policy", "schema")
+    assert result.exit_code == 0
+    loaded: dict[str, Any] = json.loads(result.stdout)
+    return loaded
+
+
+def test_schema_is_a_valid_json_schema(schema: dict[str, Any]) -> None:
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert "version" in schema["required"]
+
+
+def test_shipped_policy_validates_against_the_schema(schema: dict[str, Any]) -> None:
+    document = yaml.safe_load(default_policy_path().read_text())
+
+    jsonschema.validate(document, schema)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"version": 1, "evnets": {}},
+        {"version": 1, "all_events": {"properties": {"a": "frobnicate"}}},
+        {"version": 1, "all_events": {"properties": {"a": {"action": "url", "x": 1}}}},
+        {"version": 2},
+        {"version": 1, "defaults": {"ipv4_prefix": 40}},
+    ],
+    ids=["unknown top key", "unknown action", "unknown rule key", "version", "range"],
+)
+def test_schema_refuses_what_the_loader_refuses(
+    schema: dict[str, Any], document: dict[str, Any]
+) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+
+
+# -- test ------------------------------------------------------------------------
+
+
+def test_cases_beside_the_policy_run_and_pass(policy: Path) -> None:
+    policy.with_name("app.tests.yaml").write_text(CASES)
+
+    result = run("policy", "test", policy)
+
+    assert result.exit_code == 0, result.output
+    assert "PASS the prompt never leaves" in result.stdout
+    assert "PASS unknown events are dropped" in result.stdout
+    assert "PASS the whole output of a page view" in result.stdout
+    assert result.stdout.endswith("3 passed, 0 failed\n")
+    assert_nothing_raw(result.output)
+
+
+def test_case_diff_shows_each_change_masked(policy: Path) -> None:
+    policy.with_name("app.tests.yaml").write_text(CASES)
+
+    out = run("policy", "test", policy).stdout
+
+    assert "~ distinct_id: j***@e***.com -> ephemeral:<hmac>" in out
+    assert "- text: S*** (35 chars)" in out
+    assert "- stray: <" not in out  # a string, so shown as one
+    assert "- stray: 2*** (12 chars)" in out
+    assert "~ title: C*** (21 chars) -> C*** (16 chars) with [PHONE]" in out
+    assert "- section: b*** (7 chars)" in out
+    # the insert id the engine derives is not a change the author made
+    assert "$insert_id" not in out
+
+
+@pytest.mark.parametrize(
+    ("expect", "message"),
+    [
+        ("{absent: [model]}", "absent: model is present"),
+        ("{present: [text]}", "present: text is missing"),
+        ("{equals: {model: gpt-4}}", "equals: model differs: got g*** (10 chars)"),
+        ("{equals: {prompt_tokens: 813}}", "equals: prompt_tokens differs"),
+        ("{equals: {nothing: 1}}", "equals: nothing is missing"),
+        ("{matches: {model: '^claude'}}", "matches: model is g*** (10 chars), not"),
+        ("{dropped: true}", "expected the event to be dropped"),
+    ],
+)
+def test_unmet_expectations_fail_with_exit_1_and_say_which(
+    policy: Path, tmp_path: Path, expect: str, message: str
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: one\n    event: {event: api_call, properties: "
+        "{distinct_id: u1, text: 'Summarise the contract for Jane Doe', "
+        f"model: gpt-5-mini, prompt_tokens: 812}}}}\n    expect: {expect}\n"
+    )
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 1
+    assert "FAIL one" in result.stdout
+    assert f"    x {message}" in result.stdout
+    assert result.stdout.endswith("0 passed, 1 failed\n")
+    assert_nothing_raw(result.output)
+
+
+def test_a_dropped_event_fails_property_assertions(
+    policy: Path, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: one\n    event: {event: nope, properties: {}}\n"
+        "    expect: {present: [model]}\n"
+    )
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 1
+    assert "x expected the event to be kept" not in result.stdout
+    assert "x the event was dropped, so no property can be checked" in result.stdout
+
+
+def test_output_mismatch_names_missing_unexpected_and_different_properties(
+    policy: Path, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: one\n    event: {event: page_view, properties: "
+        "{distinct_id: u1, title: Pricing, section: billing}}\n"
+        "    output: {event: page_view, properties: "
+        "{title: Plans, section: billing}}\n"
+    )
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 1
+    assert "x output: section is missing" in result.stdout
+    assert "x output: title is P*** (7 chars), expected <" not in result.stdout
+    assert "x output: title is P*** (7 chars), expected *** (5 chars)" in result.stdout
+
+
+def test_nested_paths_reach_into_objects(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nevents:\n  e:\n    properties:\n      cart: keep\n")
+    cases = tmp_path / "p.tests.yaml"
+    cases.write_text(
+        "cases:\n  - name: nested\n    event: {event: e, properties: "
+        "{cart: {items: 3, note: 'call 202-555-0143'}}}\n"
+        "    expect: {equals: {cart.items: 3, cart.note: 'call [PHONE]'}, "
+        "absent: [cart.owner]}\n"
+    )
+
+    result = run("policy", "test", policy)
+
+    assert result.exit_code == 0, result.output
+    assert "~ cart.note: c*** (17 chars) -> c*** (12 chars) with [PHONE]" in (
+        result.stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("cases:\n  - name: a\n    evnt: {}\n", 3, "unknown key 'cases.0.evnt'"),
+        (
+            "cases:\n  - name: a\n    event: {event: e}\n"
+            "    expect: {matches: {x: '('}}\n",
+            4,
+            "not a valid regex",
+        ),
+        ("cases: []\n", 1, "at least one"),
+        ("cases:\n  - name: a\n    event: [\n", 4, "not valid YAML"),
+    ],
+    ids=["unknown key", "bad regex", "no cases", "broken yaml"],
+)
+def test_a_broken_case_file_exits_2_naming_its_line(
+    policy: Path, tmp_path: Path, text: str, line: int, fragment: str
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(text)
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 2
+    assert f"{cases}:{line}:" in result.stderr
+    assert fragment in result.stderr
+
+
+def test_a_case_with_no_expectation_fails(policy: Path, tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text("cases:\n  - name: a\n    event: {event: api_call}\n")
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 1
+    assert "x the case has neither 'expect' nor 'output'" in result.stdout
+
+
+def test_no_cases_and_no_events_is_an_error_that_says_where_to_write_them(
+    policy: Path,
+) -> None:
+    result = run("policy", "test", policy)
+
+    assert result.exit_code == 2
+    assert "app.tests.yaml" in result.stderr
+
+
+def test_an_invalid_policy_exits_2_before_any_case_runs(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("version: 1\nevents:\n  e:\n    properties: {a: kep}\n")
+    policy.with_name("p.tests.yaml").write_text(CASES)
+
+    result = run("policy", "test", policy)
+
+    assert result.exit_code == 2
+    assert f"{policy}:4:" in result.stderr
+    assert result.stdout == ""
+
+
+def test_the_policys_hash_key_is_used_when_it_can_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("POLICY_TEST_KEY", "k" * 32)
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\nhash: {key_id: k7, key: {env: POLICY_TEST_KEY}}\n"
+        "all_events:\n  properties: {distinct_id: hash}\n"
+        "events:\n  e: {}\n"
+    )
+    cases = tmp_path / "p.tests.yaml"
+    cases.write_text(
+        "cases:\n  - name: a\n    event: {event: e, properties: {distinct_id: u1}}\n"
+        "    expect: {matches: {distinct_id: '^k7:'}}\n"
+    )
+
+    kept = run("policy", "test", policy)
+    monkeypatch.delenv("POLICY_TEST_KEY")
+    fallback = run("policy", "test", policy)
+
+    assert kept.exit_code == 0
+    assert "throw-away" not in kept.stderr
+    # without the secret the cases still run, under the same key id
+    assert fallback.exit_code == 0
+    assert "POLICY_TEST_KEY is not set" in fallback.stderr
+    assert "throw-away key (key id k7)" in fallback.stderr
+
+
+def test_sample_events_show_per_event_changes_and_summary_counts(
+    policy: Path, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [
+        {"event": "api_call", "properties": {"distinct_id": EMAIL, "text": PROMPT}},
+        {"event": "unknown_thing", "properties": {"distinct_id": "u1"}},
+        {"event": "page_x", "properties": {"title": f"card {CARD}"}},
+        {"event": "page_x", "properties": {"title": "Pricing"}},
+    ]
+    events.write_text("\n".join(json.dumps(x) for x in lines) + "\n\n")
+
+    result = run("policy", "test", policy, "--events", events)
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "line 1: api_call: 2 changes\n" in out
+    assert "    - text: S*** (35 chars)\n" in out
+    assert "line 2: unknown_thing: event dropped\n" in out
+    assert "line 3: page_x: 1 changes\n" in out
+    assert "with [CREDIT_CARD]" in out
+    assert "line 4: page_x: unchanged\n" in out
+    assert out.endswith(
+        "4 events: 3 kept, 1 dropped, 0 unreadable; "
+        "properties: 2 changed, 1 event dropped, 1 removed\n"
+    )
+    assert_nothing_raw(result.output)
+
+
+def test_unreadable_sample_lines_are_counted_and_fail_the_run(
+    policy: Path, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": "page_x"}\nnot json\n[1, 2]\n')
+
+    result = run("policy", "test", policy, "--events", events)
+
+    assert result.exit_code == 1
+    assert "line 2: not an event in export shape; skipped" in result.stdout
+    assert "line 3: not an event in export shape; skipped" in result.stdout
+    assert result.stdout.endswith("3 events: 1 kept, 0 dropped, 2 unreadable\n")
+
+
+def test_quiet_shows_only_failures(policy: Path, tmp_path: Path) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        CASES + "  - name: bad\n    event: {event: api_call}\n"
+        "    expect: {dropped: true}\n"
+    )
+
+    result = run("policy", "test", policy, "--cases", cases, "--quiet")
+
+    assert result.exit_code == 1
+    assert "PASS" not in result.stdout
+    assert "FAIL bad" in result.stdout
+    assert result.stdout.endswith("3 passed, 1 failed\n")
+
+
+# -- explain -----------------------------------------------------------------------
+
+
+def _explain(policy: Path, record: dict[str, Any]) -> dict[str, Any]:
+    result = run("policy", "explain", "--json", policy, json.dumps(record))
+    assert result.exit_code == 0, result.output
+    assert_nothing_raw(result.output)
+    body: dict[str, Any] = json.loads(result.stdout)
+    return body
+
+
+def _by_name(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {p["name"]: p for p in body["properties"]}
+
+
+def test_explain_names_the_rule_and_section_for_each_property(policy: Path) -> None:
+    body = _explain(
+        policy,
+        {
+            "event": "page_view",
+            "properties": {
+                "distinct_id": EMAIL,
+                "title": f"Call {PHONE}",
+                "section": "billing",
+                "stray": 1,
+                "$current_url": f"https://app.example.com/u/{EMAIL}?q=1",
+            },
+        },
+    )
+    props = _by_name(body)
+
+    assert body["dropped"] is False
+    assert body["matched"] == ["events.'page_*' (glob)", "events.page_view (exact)"]
+    assert props["distinct_id"]["source"] == "all_events"
+    assert props["distinct_id"]["rule"] == "hash"
+    assert props["distinct_id"]["findings"] == ["hash at distinct_id"]
+    assert props["title"]["source"] == "events.'page_*'"
+    assert props["title"]["why"] == "glob 'page_*' matches the event name"
+    assert props["title"]["outcome"] == "changed"
+    assert props["title"]["findings"] == ["redact PHONE at title"]
+    # the exact event's rule wins over the glob's
+    assert props["section"]["source"] == "events.page_view"
+    assert props["section"]["outcome"] == "dropped"
+    assert props["stray"]["source"] == "defaults.unknown_properties"
+    assert props["stray"]["rule"] == "drop"
+    assert props["$current_url"]["rule"] == "url"
+    assert "url EMAIL at $current_url" in props["$current_url"]["findings"]
+
+
+def test_explain_an_unknown_event_says_it_is_dropped_and_why(policy: Path) -> None:
+    body = _explain(policy, {"event": "mystery", "properties": {"a": 1}})
+
+    assert body["dropped"] is True
+    assert body["why"] == "no section names it and defaults.unknown_events is drop"
+    assert body["event_findings"] == ["drop_event"]
+    assert _by_name(body)["a"]["outcome"] == "event dropped"
+
+
+def test_explain_shows_rule_options_and_the_client_address(tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        "version: 1\ndefaults: {client_ip: drop}\nevents:\n  e:\n    properties:\n"
+        "      u: {action: url, keep_params: [ref]}\n"
+        "      addr: {action: ip, ipv4_prefix: 16}\n"
+    )
+
+    body = _explain(
+        policy,
+        {
+            "event": "e",
+            "properties": {"u": "x", "addr": "198.51.100.7", "ip": "1.2.3.4"},
+        },
+    )
+    props = _by_name(body)
+
+    assert props["u"]["rule"] == "url {keep_params: [ref]}"
+    assert props["addr"]["rule"] == "ip {ipv4_prefix: 16}"
+    assert props["addr"]["before"] == "<IPv4 address>"
+    assert props["ip"]["rule"] == "client_ip: drop"
+    assert props["ip"]["outcome"] == "dropped"
+
+
+def test_explain_text_reads_the_event_from_a_file(policy: Path, tmp_path: Path) -> None:
+    event = tmp_path / "event.json"
+    event.write_text(
+        json.dumps({"event": "api_call", "properties": {"text": PROMPT, "model": "m1"}})
+    )
+
+    result = run("policy", "explain", policy, event)
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(
+        "event api_call: kept (named by events.api_call (exact))\n"
+    )
+    assert "  text\n      rule:    drop  (from events.api_call: exact event rule)" in (
+        result.stdout
+    )
+    assert "      result:  dropped: S*** (35 chars)\n" in result.stdout
+    assert_nothing_raw(result.output)
+
+
+@pytest.mark.parametrize(
+    ("event", "code", "fragment"),
+    [
+        ("{not json", 1, "not valid JSON"),
+        ("{}", 1, ""),
+        ("no-such-file.json", 2, "cannot read the event file"),
+    ],
+)
+def test_explain_refuses_what_is_not_an_event(
+    policy: Path, event: str, code: int, fragment: str
+) -> None:
+    result = run("policy", "explain", policy, event)
+
+    assert result.exit_code == code
+    assert result.stderr.startswith("redline: ")
+    assert fragment in result.stderr
+
+
+def test_explain_redacts_property_names_that_carry_personal_data(
+    policy: Path,
+) -> None:
+    body = _explain(policy, {"event": "api_call", "properties": {EMAIL: "x"}})
+
+    assert [p["name"] for p in body["properties"]] == ["[EMAIL]"]
+
+
+# -- masking -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("jane.doe@example.com", "j***@e***.com"),
+        ("a@b.io", "***@***.io"),
+        ("hello world", "h*** (11 chars)"),
+        ("abc", "*** (3 chars)"),
+        ("x", "*** (1 char)"),
+        ("", '""'),
+        ("k1:0123456789abcdef0123456789abcdef", "k1:<hmac>"),
+        ("[EMAIL]", "[EMAIL]"),
+        ("mail [EMAIL] or [PHONE]", "m*** (23 chars) with [EMAIL] [PHONE]"),
+        (
+            "https://app.example.com/a/b?x=1&y=2",
+            "https://a*** (35 chars, 2 path segments, 2 query params)",
+        ),
+        ("203.0.113.57", "<IPv4 address>"),
+        ("2001:db8::1", "<IPv6 address>"),
+        ("東京都港区六本木", "東*** (8 chars)"),
+        (4111111111111111, "<int, 16 digits>"),
+        (-7, "<int, 1 digit>"),
+        (0.5, "<float>"),
+        (True, "true"),
+        (None, "null"),
+        ([1, 2], "<list of 2 items>"),
+        ({"a": 1}, "<object of 1 key>"),
+    ],
+)
+def test_mask_never_shows_the_value(value: Any, shown: str) -> None:
+    assert mask(value) == shown
+
+
+@pytest.mark.parametrize(
+    "near_miss",
+    [
+        "k1:0123456789abcdef",  # too short for a digest
+        "K1:0123456789ABCDEF0123456789ABCDEF",  # upper-case hex is not ours
+        "[email]",  # lower case is not a placeholder
+        "user@localhost",  # no dot: not email-shaped
+    ],
+)
+def test_mask_near_misses_are_masked_as_plain_text(near_miss: str) -> None:
+    shown = mask(near_miss)
+
+    assert near_miss not in shown
+    assert shown.endswith(f"({len(near_miss)} chars)")
