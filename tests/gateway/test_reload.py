@@ -23,7 +23,8 @@ import pytest
 from harness import GatewayProcess, write_config
 from redline.destinations.local import LocalStore
 from redline.engine import Engine, Hasher
-from redline.gateway._reload import PolicyReloader
+from redline.errors import ConfigError
+from redline.gateway._reload import PolicyReloader, _located
 from redline.hashkey import hasher_for
 from redline.policy import CompiledPolicy, parse_policy
 from redline.sensitive import Sensitive
@@ -345,3 +346,26 @@ def test_reloads_under_traffic_fail_no_request_and_apply_the_new_rules(
         assert line["logger"] == "redline.policy"
     # the values sent never reach the log
     assert "pro" not in {str(v) for x in lines for v in x.values()}
+
+
+@pytest.mark.parametrize(
+    ("reason", "line", "column"),
+    [
+        ("hash.key: environment variable X is not set", 3, 8),
+        ("hash.previous.0.key: environment variable Y is not set", 6, 12),
+        ("something without a field", None, None),
+    ],
+)
+def test_errors_raised_after_validation_point_at_their_field(
+    reason: str, line: int | None, column: int | None
+) -> None:
+    text = (
+        "version: 1\nhash:\n  key: {env: X}\n  key_id: k2\n  previous:\n"
+        "    - key: {env: Y}\n      key_id: k1\n"
+    )
+
+    located = _located(ConfigError(reason, fix="set it"), text, "p.yaml")
+
+    assert (located.path, located.line, located.column) == ("p.yaml", line, column)
+    assert located.reason == reason
+    assert located.fix == "set it"

@@ -42,7 +42,7 @@ Fingerprint = tuple[int, int, int]
 
 # "hash.key: environment variable ... is not set": the field an error
 # raised outside the schema check is about
-_FIELD = re.compile(r"([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*): ")
+_FIELD = re.compile(r"([A-Za-z_]\w*(?:\.\w+)*): ")
 
 
 class PolicyReloader:
@@ -187,7 +187,10 @@ def _located(exc: ConfigError, text: str, source: str) -> ConfigError:
     match = _FIELD.match(exc.reason)
     where = None
     if match:
-        where = locate_key(text, source, tuple(match.group(1).split(".")))
+        path = tuple(
+            int(part) if part.isdigit() else part for part in match.group(1).split(".")
+        )
+        where = locate_key(text, source, path)
     return ConfigError(
         exc.reason,
         path=source,
