@@ -149,10 +149,12 @@ def test(
                 if not quiet:
                     click.echo(f"PASS {case.name}")
                     _show_changes(outcome.dropped, outcome.changes)
+                    _show_report_mode(outcome.report_only)
                 continue
             failed += 1
             click.echo(f"FAIL {case.name}")
             _show_changes(outcome.dropped, outcome.changes)
+            _show_report_mode(outcome.report_only)
             for failure in outcome.failures:
                 click.echo(f"    x {failure}")
         click.echo(f"{len(spec.cases) - failed} passed, {failed} failed")
@@ -170,6 +172,11 @@ def _show_changes(dropped: bool, changes: Any) -> None:
         return
     for change in changes:
         click.echo(f"    {change.render()}")
+
+
+def _show_report_mode(report_only: bool) -> None:
+    if report_only:
+        click.echo("    report mode: forwarded as sent")
 
 
 def _run_events(engine: Any, lines: IO[bytes], quiet: bool) -> int:
@@ -192,6 +199,8 @@ def _run_events(engine: Any, lines: IO[bytes], quiet: bool) -> int:
         before = dict(record.get("properties") or {})
         before.pop("token", None)
         result = engine.apply(event)
+        if getattr(result, "report_only", False):
+            kinds["report mode"] += 1
         if result.event is None:
             kinds["event dropped"] += 1
             if not quiet:
@@ -244,6 +253,15 @@ def explain(file: str, event: str, as_json: bool) -> None:
         return
     verdict = "dropped" if found.dropped else "kept"
     click.echo(f"event {found.event}: {verdict} ({found.why})")
+    if found.mode == "report":
+        click.echo(
+            "  mode: report (forwarded as sent; the findings below are what "
+            "enforcement would do)"
+        )
+    if found.sample_rate is not None:
+        click.echo(f"  sample: rate {found.sample_rate:g}, by distinct id")
+    if found.drop_conditions:
+        click.echo(f"  drop_if: {found.drop_conditions} condition(s)")
     for text in found.event_findings:
         click.echo(f"  event: {text}")
     for prop in found.properties:

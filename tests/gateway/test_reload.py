@@ -353,6 +353,7 @@ def test_reloads_under_traffic_fail_no_request_and_apply_the_new_rules(
     [
         ("hash.key: environment variable X is not set", 3, 8),
         ("hash.previous.0.key: environment variable Y is not set", 6, 12),
+        ("hash.previous[0].key: environment variable Y is not set", 6, 12),
         ("something without a field", None, None),
     ],
 )

@@ -42,7 +42,7 @@ Fingerprint = tuple[int, int, int]
 
 # "hash.key: environment variable ... is not set": the field an error
 # raised outside the schema check is about
-_FIELD = re.compile(r"([A-Za-z_]\w*(?:\.\w+)*): ")
+_FIELD = re.compile(r"([A-Za-z_]\w*(?:\.\w+|\[\d+\])*): ")
 
 
 class PolicyReloader:
@@ -187,9 +187,9 @@ def _located(exc: ConfigError, text: str, source: str) -> ConfigError:
     match = _FIELD.match(exc.reason)
     where = None
     if match:
-        path = tuple(
-            int(part) if part.isdigit() else part for part in match.group(1).split(".")
-        )
+        # "hash.previous[0].key" and "hash.previous.0.key" alike
+        parts = match.group(1).replace("[", ".").replace("]", "").split(".")
+        path = tuple(int(part) if part.isdigit() else part for part in parts)
         where = locate_key(text, source, path)
     return ConfigError(
         exc.reason,

@@ -133,6 +133,8 @@ class CaseOutcome:
     dropped: bool
     changes: tuple[Change, ...]
     failures: tuple[str, ...]
+    # report mode: the event went out as sent; checks see what went out
+    report_only: bool = False
 
     @property
     def passed(self) -> bool:
@@ -165,7 +167,8 @@ def run_case(engine: Engine, case: CaseSpec) -> CaseOutcome:
     if expect is None and case.output is None:
         failures.append("the case has neither 'expect' nor 'output'")
     changes = () if dropped else tuple(diff_properties(before, after))
-    return CaseOutcome(case.name, dropped, changes, tuple(failures))
+    report_only = bool(getattr(result, "report_only", False))
+    return CaseOutcome(case.name, dropped, changes, tuple(failures), report_only)
 
 
 def _check_expect(

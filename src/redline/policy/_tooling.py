@@ -205,6 +205,9 @@ class Explanation:
     dropped: bool
     event_findings: tuple[str, ...]
     properties: tuple[PropertyExplanation, ...]
+    mode: str = "enforce"  # "report": forwarded as sent, findings reported
+    sample_rate: float | None = None
+    drop_conditions: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -237,6 +240,11 @@ def explain(engine: Engine, record: Mapping[str, Any]) -> Explanation:
     else:
         why = "no section names it; defaults.unknown_events is keep"
 
+    rules = policy.rules_for(name)
+    # report mode, sampling and drop_if conditions, where the policy
+    # language has them
+    mode = str(getattr(getattr(rules, "mode", None), "value", "enforce"))
+    report_only = bool(getattr(result, "report_only", False))
     by_property = _group_findings(result.findings, before)
     explained = []
     for key, value in before.items():
@@ -261,6 +269,9 @@ def explain(engine: Engine, record: Mapping[str, Any]) -> Explanation:
         dropped=result.event is None,
         event_findings=tuple(_finding_text(f) for f in by_property.get("", ())),
         properties=tuple(explained),
+        mode="report" if report_only else mode,
+        sample_rate=getattr(rules, "sample_rate", None),
+        drop_conditions=len(getattr(rules, "drop_if", ())),
     )
 
 
@@ -345,7 +356,8 @@ def _describe(raw: Any) -> str:
         return raw
     if isinstance(raw, BaseModel):
         fields = raw.model_dump(mode="json", exclude_defaults=True)
-        action = fields.pop("action", type(raw).__name__)
+        fields.pop("action", None)
+        action = getattr(raw, "action", type(raw).__name__)
         if not fields:
             return str(action)
         inner = ", ".join(f"{k}: {_compact(v)}" for k, v in fields.items())
@@ -371,12 +383,20 @@ def _group_findings(
     for finding in findings:
         path = aliases.get(finding.path, finding.path)
         owner = ""
+        if finding.action in _EVENT_ACTIONS:
+            # a drop_if condition names a property, but drops the event
+            out.setdefault("", []).append(finding)
+            continue
         for key in keys:
             if path == key or path.startswith((key + ".", key + "[")):
                 owner = key
                 break
         out.setdefault(owner, []).append(finding)
     return out
+
+
+# decisions about the whole event
+_EVENT_ACTIONS = frozenset({"drop_event", "sample"})
 
 
 def _finding_text(finding: Finding) -> str:
