@@ -4,15 +4,21 @@ A policy may name its key (``hash: {key_id, key: {env|file}}``); every
 instance that shares the key maps the same input to the same digest. Without
 one, the gateway creates a random key in its data directory on first start,
 so digests stay stable across restarts of that one instance.
+
+Keys being rotated out (``hash.previous``) are resolved here too; whether
+one is still in its window is decided, per digest, from ``today`` (the UTC
+date by default; tests pass their own).
 """
 
 from __future__ import annotations
 
+import datetime
 import os
 import secrets
 from pathlib import Path
 
 from .engine import Hasher
+from .engine._hash import Today
 from .errors import ConfigError
 from .policy import CompiledPolicy
 from .sensitive import Sensitive
@@ -20,14 +26,33 @@ from .sensitive import Sensitive
 LOCAL_KEY_ID = "local"
 
 
-def hasher_for(policy: CompiledPolicy, data_dir: Path | None, base: Path) -> Hasher:
+def utc_today() -> datetime.date:
+    return datetime.datetime.now(datetime.UTC).date()
+
+
+def hasher_for(
+    policy: CompiledPolicy,
+    data_dir: Path | None,
+    base: Path,
+    today: Today = utc_today,
+) -> Hasher:
     """The hasher a policy asks for. ``data_dir`` None means a throw-away
     key (``redline sanitize`` without a configured key)."""
     spec = policy.spec.hash
     if spec is not None:
-        key = spec.key.resolve(base, "hash.key")
         try:
-            return Hasher(spec.key_id, key)
+            previous = [
+                (
+                    Hasher(
+                        old.key_id,
+                        old.key.resolve(base, f"hash.previous[{i}].key"),
+                    ),
+                    old.until,
+                )
+                for i, old in enumerate(spec.previous)
+            ]
+            key = spec.key.resolve(base, "hash.key")
+            return Hasher(spec.key_id, key, previous=previous, today=today)
         except ValueError as exc:
             raise ConfigError(
                 str(exc), path=policy.source, fix="use a random key of 32 bytes or more"

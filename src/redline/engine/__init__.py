@@ -8,18 +8,30 @@ nothing the first run did not.
 Order of the steps for one event:
 
 1. choose the rules (per event name, or the profile or group rules);
-2. drop the event if the policy does not know it and drops unknown events;
-3. run the detectors over the event name (a glob or ``unknown_events:
+2. drop the event if the policy does not know it and drops unknown events,
+   or if one of its ``drop_if`` conditions holds for the event as sent;
+3. sample it: with ``sample: {rate: r}`` an event is kept when a keyed
+   draw from its distinct id (its insert id when it has none, else the
+   record) falls below ``r``, so a user's events are kept or dropped
+   together, and a user kept at one rate is kept at every higher rate;
+   kept events carry the property ``$sample_rate`` (``r``) for re-weighting;
+4. run the detectors over the event name (a glob or ``unknown_events:
    keep`` lets client-chosen names through);
-4. apply each property's rule; properties without one get the default, and
-   their names are scanned too when that default keeps them;
-5. run the detectors over every string that survives (the safety net), and
+5. apply each property's rule (its type check first, then nested rules or
+   its action); properties without one get the default, and their names are
+   scanned too when that default keeps them;
+6. run the detectors over every string that survives (the safety net), and
    over integers long enough to be card numbers;
-6. apply the identity rule to the distinct id and the IP rule to the
+7. apply the identity rule to the distinct id and the IP rule to the
    client address;
-7. scan the vendor envelope (``$group_key``, unknown top-level keys);
-8. give the event an idempotency id if it has no valid one, or if its own
+8. scan the vendor envelope (``$group_key``, unknown top-level keys);
+9. give the event an idempotency id if it has no valid one, or if its own
    carries something a detector finds.
+
+Report mode (``mode: report`` for the policy or the event): every step runs
+and its findings are returned, but the event is forwarded as it was sent,
+with only an idempotency id added where it has no well-formed one;
+``Result.report_only`` is then True.
 
 Client input the engine cannot carry fails closed: a URL that cannot be
 parsed is dropped, an integer too wide for 64 bits becomes a float (what a
@@ -29,16 +41,22 @@ JSON reader such as Mixpanel's keeps of it) or is dropped.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import math
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..detect import DETECTORS, Scanner, Span, redact
 from ..events import Event, Kind
-from ..policy import Action, CompiledPolicy, Rule, Ruleset
-from . import _ip, _url
+from ..policy import Action, CompiledPolicy, Condition, Mode, Rule, Ruleset
+from ..policy._compile import typed
+from . import _actions, _ip, _url
 from ._hash import Hasher
 
-__all__ = ["Engine", "Finding", "Hasher", "Result"]
+log = logging.getLogger("redline.engine")
+
+__all__ = ["SAMPLE_RATE_PROPERTY", "Engine", "Finding", "Hasher", "Result"]
 
 # Mixpanel profile and group operations: the rules apply inside them
 _OPS = frozenset(
@@ -63,6 +81,16 @@ _VALID_INSERT_ID = re.compile(r"[A-Za-z0-9-]{1,36}")
 _SCAN_INT = 10**12
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
+# the property kept events of a sampled event carry
+SAMPLE_RATE_PROPERTY = "$sample_rate"
+# what a leaf transform returns for a value it removes
+_GONE: Any = object()
+# the result of a transform on one value: (new value, keep it?)
+Leaf = Callable[["_Walk", Any, str, Rule], tuple[Any, bool]]
+
+
+class _DropEvent(Exception):
+    """A rule dropped the whole event (``on_mismatch: drop_event``)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -71,14 +99,23 @@ class Finding:
 
     event: str
     path: str  # "$current_url", "$set.$email", "items[].name"; "" for the event
-    action: str  # "drop", "hash", "redact", "url", "ip", "drop_event"
-    detector: str | None = None  # entity type when a detector caused it
+    # "drop", "hash", "redact", "url", "ip", "mask", "truncate",
+    # "user_agent", "bucket", "enum", "drop_event", "sample"
+    action: str
+    # entity type when a detector caused it, or a reason in capitals
+    # ("TYPE_MISMATCH", "NOT_IN_ENUM", "TOO_DEEP", "UNPARSEABLE_URL")
+    detector: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Result:
+    """``event`` is None when the event is dropped. With ``report_only``
+    the event is forwarded as sent and ``findings`` say what enforcement
+    would have done."""
+
     event: Event | None
     findings: list[Finding]
+    report_only: bool = False
 
 
 class Engine:
@@ -89,6 +126,7 @@ class Engine:
             raise ValueError("the policy names a hash key the engine was not given")
         self.policy = policy
         self._hasher = hasher
+        self._rotates = hasher.has_previous
         self._scanner = Scanner([DETECTORS[name]() for name in policy.detectors])
         self._fail_drop = policy.on_detection is Action.DROP
         # Analytics strings repeat (browser names, plans, routes): the
@@ -97,19 +135,51 @@ class Engine:
         self._memo: dict[str, tuple[str, tuple[str, ...]]] = {}
         self._url_memo: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {}
         self._findings: dict[tuple[str, str, str, str | None], Finding] = {}
+        if Action.USER_AGENT in policy.uses:
+            _actions.warm_user_agents()
+        if policy.reports:
+            log.warning(
+                "report mode is on (policy %s, policy mode %s): events in "
+                "report mode are forwarded as sent; enforcement is only reported",
+                policy.digest[:12],
+                policy.mode.value,
+            )
 
     def apply(self, event: Event) -> Result:
         policy = self.policy
-        findings: list[Finding] = []
         if event.kind is Kind.TRACK:
             rules = policy.rules_for(event.name)
-            if not rules.known and policy.drop_unknown_events:
-                findings.append(self.finding(event.name, "", "drop_event"))
-                return Result(None, findings)
         elif event.kind is Kind.PROFILE:
             rules = policy.profiles
         else:
             rules = policy.groups
+        findings: list[Finding] = []
+        try:
+            clean = self._enforce(event, rules, findings)
+        except _DropEvent:
+            clean = None
+        if rules.mode is Mode.REPORT:
+            return Result(self._as_sent(event), findings, True)
+        return Result(clean, findings)
+
+    def _enforce(
+        self, event: Event, rules: Ruleset, findings: list[Finding]
+    ) -> Event | None:
+        policy = self.policy
+        if event.kind is Kind.TRACK and not rules.known and policy.drop_unknown_events:
+            findings.append(self.finding(event.name, "", "drop_event"))
+            return None
+        if rules.drop_if:
+            for condition in rules.drop_if:
+                if _holds(condition, event):
+                    findings.append(
+                        self.finding(event.name, condition.property, "drop_event")
+                    )
+                    return None
+        rate = rules.sample_rate
+        if rate is not None and self._sampled_out(event, rate):
+            findings.append(self.finding(event.name, "", "sample"))
+            return None
 
         name = event.name
         if event.kind is Kind.TRACK:
@@ -117,7 +187,7 @@ class Engine:
             # keep lets them through
             clean_name = self._event_name(name, findings)
             if clean_name is None:
-                return Result(None, findings)
+                return None
             name = clean_name
 
         walk = _Walk(self, event.name, findings)
@@ -142,18 +212,29 @@ class Engine:
             if action is Action.DROP:
                 findings.append(self.finding(event.name, key, "drop"))
                 continue
-            if action is Action.KEEP and type(value) is str:
+            if action is Action.KEEP and type(value) is str and rule.plain:
                 known = memo.get(value)
                 if known is not None and not known[1]:
                     properties[key] = value
                     continue
-            walk.property(properties, key, value, rule, key)
+            walk.property(properties, key, value, rule, key, 0)
 
         distinct_id = event.distinct_id
         if distinct_id is not None:
-            distinct_id = walk.identity(
-                distinct_id, rules.properties.get("distinct_id")
-            )
+            clean_id = walk.identity(distinct_id, rules.properties.get("distinct_id"))
+            if (
+                self._rotates
+                and clean_id is not None
+                and clean_id != distinct_id
+                and event.kind is Kind.TRACK
+            ):
+                # hashed: during a key rotation, the digest under each
+                # previous key goes beside it
+                for old in self._hasher.rotating():
+                    properties[f"distinct_id__{old.key_id}"] = old.digest(distinct_id)
+            distinct_id = clean_id
+        if rate is not None:
+            properties[SAMPLE_RATE_PROPERTY] = rate
 
         ip = event.ip
         if ip is not None:
@@ -167,7 +248,7 @@ class Engine:
         if insert_id is None or not self._valid_insert_id(insert_id, walk):
             insert_id = self._derive_insert_id(event)
 
-        clean = Event(
+        return Event(
             event.kind,
             name,
             properties,
@@ -178,7 +259,24 @@ class Engine:
             event.imported,
             envelope,
         )
-        return Result(clean, findings)
+
+    def _as_sent(self, event: Event) -> Event:
+        # report mode: the event as the client sent it, with an
+        # idempotency id (transport, not policy) where it has no usable one
+        insert_id = event.insert_id
+        if insert_id is None or not _VALID_INSERT_ID.fullmatch(insert_id):
+            insert_id = self._derive_insert_id(event)
+        return dataclasses.replace(event, insert_id=insert_id)
+
+    def _sampled_out(self, event: Event, rate: float) -> bool:
+        if rate >= 1.0:
+            return False
+        key = event.distinct_id
+        if key is None:
+            # "i:" keeps an insert id from drawing what a distinct id of
+            # the same text draws
+            key = "i:" + (event.insert_id or self._derive_insert_id(event))
+        return self._hasher.sample_point(key) >= rate
 
     def safe_insert_id(self, insert_id: str | None) -> str | None:
         """``insert_id`` when it is well formed and holds nothing a detector
@@ -297,15 +395,37 @@ class _Walk:
         self.findings.append(self.engine.finding(self.event, path, action, detector))
 
     def property(
-        self, out: dict[str, Any], key: str, value: Any, rule: Rule, path: str
+        self,
+        out: dict[str, Any],
+        key: str,
+        value: Any,
+        rule: Rule,
+        path: str,
+        depth: int,
     ) -> None:
+        """Apply ``rule`` to ``value``; the result goes to ``out[key]``
+        unless the value is dropped."""
         action = rule.action
         if action is Action.DROP:
             self.note(path, "drop")
             return
+        if not rule.plain:
+            value = self.shape(value, rule, path, depth)
+            if value is _GONE:
+                return
+            if rule.properties is not None and type(value) is dict:
+                out[key] = self.object(value, rule.properties, path, depth)
+                return
+            if rule.items is not None and type(value) is list:
+                out[key] = self.items(value, rule.items, path, depth)
+                return
         if action is Action.HASH:
             self.note(path, "hash")
-            out[key] = self.engine._hasher.digest(value)
+            hasher = self.engine._hasher
+            out[key] = hasher.digest(value)
+            if key:
+                for old in hasher.rotating():
+                    out[f"{key}__{old.key_id}"] = old.digest(value)
             return
         if (
             action is Action.URL
@@ -332,11 +452,161 @@ class _Walk:
             if coarse is not None:
                 out[key] = coarse
             return
-        # keep and redact: the detectors are the net under the allowlist
-        force = action is Action.REDACT
-        clean, ok = self.net(value, path, force, 0)
+        leaf = None if action is Action.KEEP else _LEAVES.get(action)
+        if leaf is None:
+            # keep, redact, and a url rule's value that is no URL: the
+            # detectors are the net under the allowlist
+            result, ok = self.net(value, path, action is Action.REDACT, depth)
+        else:
+            result, ok = self.leaves(value, path, depth, rule, leaf)
         if ok:
-            out[key] = clean
+            out[key] = result
+
+    def shape(self, value: Any, rule: Rule, path: str, depth: int) -> Any:
+        """``value`` if it has the type the rule expects, else what
+        ``on_mismatch`` makes of it (``_GONE`` when it is dropped)."""
+        if rule.type is not None:
+            if _actions.is_type(value, rule.type):
+                return value
+            return self.mismatch(value, rule, path)
+        if rule.properties is not None and type(value) is dict:
+            return value
+        if rule.items is not None and type(value) is list:
+            return value
+        return self.mismatch(value, rule, path)
+
+    def mismatch(self, value: Any, rule: Rule, path: str) -> Any:
+        """A value of the wrong type: dropped, the event dropped, or the
+        value's JSON text."""
+        how = rule.on_mismatch
+        if how == "keep_as_string":
+            return _actions.as_string(value)
+        if how == "drop_event":
+            self.note(path, "drop_event", "TYPE_MISMATCH")
+            raise _DropEvent
+        self.note(path, "drop", "TYPE_MISMATCH")
+        return _GONE
+
+    def object(
+        self, value: dict[str, Any], rules: Mapping[str, Rule], path: str, depth: int
+    ) -> dict[str, Any]:
+        """An object under nested rules; keys they do not name follow the
+        policy's default for unknown properties."""
+        if depth >= _MAX_DEPTH:
+            self.note(path, "drop", "TOO_DEEP")
+            return {}
+        unknown = self.engine.policy.unknown_property
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            rule = rules.get(key)
+            if rule is None:
+                rule = unknown
+                if rule.action is not Action.DROP:
+                    key = self.key(key, path + ".<key>")
+            self.property(out, key, item, rule, f"{path}.{key}", depth + 1)
+        return out
+
+    def items(self, value: list[Any], rule: Rule, path: str, depth: int) -> list[Any]:
+        """A list whose every item follows ``rule``; dropped items go."""
+        if depth >= _MAX_DEPTH:
+            self.note(path, "drop", "TOO_DEEP")
+            return []
+        out: list[Any] = []
+        item_path = path + "[]"
+        holder: dict[str, Any] = {}
+        for item in value:
+            # the empty key: a list item has no name to put siblings beside
+            self.property(holder, "", item, rule, item_path, depth + 1)
+            if "" in holder:
+                out.append(holder.pop(""))
+        return out
+
+    def leaves(
+        self, value: Any, path: str, depth: int, rule: Rule, leaf: Leaf
+    ) -> tuple[Any, bool]:
+        """Apply a value transform to ``value``, or to every item of a list
+        and every value of an object (whose keys are scanned)."""
+        if isinstance(value, list | dict) and depth >= _MAX_DEPTH:
+            self.note(path, "drop", "TOO_DEEP")
+            return None, False
+        if isinstance(value, list):
+            items = []
+            for item in value:
+                clean, ok = self.leaves(item, path + "[]", depth + 1, rule, leaf)
+                if ok:
+                    items.append(clean)
+            return items, True
+        if isinstance(value, dict):
+            obj = {}
+            for key, item in value.items():
+                clean_key = self.key(key, path + ".<key>")
+                clean, ok = self.leaves(
+                    item, f"{path}.{clean_key}", depth + 1, rule, leaf
+                )
+                if ok:
+                    obj[clean_key] = clean
+            return obj, True
+        return leaf(self, value, path, rule)
+
+    def scan(self, text: str, path: str) -> tuple[Any, bool]:
+        """A string a transform made, through the detectors."""
+        if not text:
+            return text, True
+        return self.verdict(text, self.engine.scrub_text(text), path, False)
+
+    def mask(self, value: Any, path: str, rule: Rule) -> tuple[Any, bool]:
+        if isinstance(value, bool) or value is None:
+            return value, True
+        if isinstance(value, int | float):
+            value = _actions.as_string(value)
+        if not isinstance(value, str):
+            return value, True
+        if not value:
+            return value, True
+        self.note(path, "mask")
+        return self.scan(_actions.mask(value, rule.keep_first, rule.keep_last), path)
+
+    def truncate(self, value: Any, path: str, rule: Rule) -> tuple[Any, bool]:
+        if not isinstance(value, str):
+            return self.net(value, path, False, _MAX_DEPTH)
+        # the whole value is scanned first: a cut can hide an email's
+        # domain from the detectors but not its name from a reader
+        clean, ok = self.scan(value, path)
+        if not ok or len(clean) <= rule.max_length:
+            return clean, ok
+        self.note(path, "truncate")
+        kinds = self.engine.scrub_text(value)[1]
+        return _actions.cut(clean, rule.max_length, kinds), True
+
+    def user_agent(self, value: Any, path: str, rule: Rule) -> tuple[Any, bool]:
+        if not isinstance(value, str):
+            self.note(path, "drop", "TYPE_MISMATCH")
+            return None, False
+        general = _actions.user_agent(value)
+        if general != value:
+            self.note(path, "user_agent")
+        # a family name can be copied from the string itself
+        return self.scan(general, path)
+
+    def bucket(self, value: Any, path: str, rule: Rule) -> tuple[Any, bool]:
+        if not _actions.is_type(value, "number"):
+            value = self.mismatch(value, rule, path)
+            if value is _GONE:
+                return None, False
+            return self.scan(value, path)
+        self.note(path, "bucket")
+        return _actions.bucket(value, rule.edges, rule.labels), True
+
+    def enum(self, value: Any, path: str, rule: Rule) -> tuple[Any, bool]:
+        nan = type(value) is float and math.isnan(value)
+        if not nan and typed(value) in rule.values:
+            # the policy's own words: nothing to scan
+            return value, True
+        if rule.to_other:
+            self.note(path, "enum")
+            return "other", True
+        self.note(path, "drop", "NOT_IN_ENUM")
+        return None, False
 
     def net(
         self, value: Any, path: str, force_redact: bool, depth: int
@@ -434,7 +704,7 @@ class _Walk:
                 rule = unknown
                 if rule.action is not Action.DROP:
                     key = self.key(key, f"{op}.<key>")
-            self.property(out, key, item, rule, f"{op}.{key}")
+            self.property(out, key, item, rule, f"{op}.{key}", 0)
         return out
 
     def unset(self, value: Any, rules: Ruleset) -> list[str]:
@@ -513,3 +783,44 @@ class _Walk:
         coarse = _ip.truncate(ip, rule.ipv4_prefix, rule.ipv6_prefix)
         self.note("$ip", "ip" if coarse is not None else "drop")
         return coarse
+
+
+_LEAVES: dict[Action, Leaf] = {
+    Action.MASK: _Walk.mask,
+    Action.TRUNCATE: _Walk.truncate,
+    Action.USER_AGENT: _Walk.user_agent,
+    Action.BUCKET: _Walk.bucket,
+    Action.ENUM: _Walk.enum,
+}
+
+
+def _holds(condition: Condition, event: Event) -> bool:
+    """Whether a ``drop_if`` condition holds for the event as sent."""
+    found, value = _lookup(event, condition.property)
+    if condition.exists is not None:
+        return found is condition.exists
+    if not found:
+        return False
+    if condition.matches is not None:
+        return isinstance(value, str) and condition.matches.search(value) is not None
+    if isinstance(value, dict | list):
+        return False
+    if type(value) is float and math.isnan(value):
+        return False
+    assert condition.equals is not None
+    return typed(value) in condition.equals
+
+
+def _lookup(event: Event, name: str) -> tuple[bool, Any]:
+    if name == "distinct_id" and event.distinct_id is not None:
+        return True, event.distinct_id
+    properties = event.properties
+    if event.kind is Kind.TRACK:
+        if name in properties:
+            return True, properties[name]
+        return False, None
+    for op in ("$set", "$set_once"):
+        values = properties.get(op)
+        if isinstance(values, dict) and name in values:
+            return True, values[name]
+    return False, None

@@ -1,6 +1,15 @@
 """The allowlist policy: schema, loading and compiled form."""
 
-from ._compile import Action, CompiledPolicy, Rule, Ruleset, compile_policy
+from ._compile import (
+    Action,
+    CompiledPolicy,
+    Condition,
+    Mode,
+    PreviousKey,
+    Rule,
+    Ruleset,
+    compile_policy,
+)
 from ._load import load_policy, parse_policy
 from ._model import DETECTOR_NAMES, PolicySpec
 
@@ -8,7 +17,10 @@ __all__ = [
     "DETECTOR_NAMES",
     "Action",
     "CompiledPolicy",
+    "Condition",
+    "Mode",
     "PolicySpec",
+    "PreviousKey",
     "Rule",
     "Ruleset",
     "compile_policy",

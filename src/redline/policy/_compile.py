@@ -1,14 +1,17 @@
 """Compiled policy: frozen objects the engine runs on.
 
 Everything that can be decided at load is decided here: rule objects are
-built, globs compiled, secrets resolved. The hot path only looks things up.
+built, globs and regular expressions compiled, secrets resolved. The hot path
+only looks things up.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import fnmatch
 import hashlib
+import itertools
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -16,7 +19,15 @@ from typing import Any
 
 import orjson
 
-from ._model import EventRulesSpec, PolicySpec
+from ._model import (
+    ConditionSpec,
+    EventRulesSpec,
+    Mismatch,
+    PolicySpec,
+    RulesSpec,
+    Scalar,
+    TypeName,
+)
 
 
 class Action(StrEnum):
@@ -26,15 +37,49 @@ class Action(StrEnum):
     REDACT = "redact"
     URL = "url"
     IP = "ip"
+    MASK = "mask"
+    TRUNCATE = "truncate"
+    USER_AGENT = "user_agent"
+    BUCKET = "bucket"
+    ENUM = "enum"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+class Mode(StrEnum):
+    ENFORCE = "enforce"
+    REPORT = "report"
+
+
+@dataclasses.dataclass(frozen=True, slots=True, eq=False)
 class Rule:
     action: Action
     # url: compiled pattern of the query parameter names to keep
     keep_params: re.Pattern[str] | None = None
     ipv4_prefix: int = 24
     ipv6_prefix: int = 48
+    # the type check; bucket implies "number"
+    type: TypeName | None = None
+    on_mismatch: Mismatch = "drop"
+    # mask
+    keep_first: int = 0
+    keep_last: int = 0
+    # truncate
+    max_length: int = 0
+    # bucket: the edges and the len(edges) + 1 range labels
+    edges: tuple[float, ...] = ()
+    labels: tuple[str, ...] = ()
+    # enum: (type name, value) of each listed value; unlisted -> "other"?
+    values: frozenset[tuple[str, Scalar]] = frozenset()
+    to_other: bool = False
+    # nested rules: the keys of an object, the items of a list
+    properties: Mapping[str, Rule] | None = None
+    items: Rule | None = None
+    # True for a rule with nothing but its action (no type check, no nested
+    # rules): the engine's fast paths
+    plain: bool = dataclasses.field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        plain = self.type is None and self.properties is None and self.items is None
+        object.__setattr__(self, "plain", plain)
 
 
 DROP = Rule(Action.DROP)
@@ -42,14 +87,43 @@ KEEP = Rule(Action.KEEP)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Condition:
+    """A compiled ``drop_if`` condition: exactly one test is set."""
+
+    property: str
+    equals: frozenset[tuple[str, Scalar]] | None = None
+    matches: re.Pattern[str] | None = None
+    exists: bool | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Ruleset:
-    """The property rules in force for one event name (or for profiles)."""
+    """The rules in force for one event name (or for profiles or groups)."""
 
     known: bool  # False when the event matched no rules of its own
     properties: Mapping[str, Rule]
+    drop_if: tuple[Condition, ...] = ()
+    sample_rate: float | None = None
+    mode: Mode = Mode.ENFORCE
 
 
 _CACHE_SIZE = 4096
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Section:
+    properties: Mapping[str, Rule]
+    drop_if: tuple[Condition, ...]
+    sample_rate: float | None
+    mode: Mode | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PreviousKey:
+    """A hash key being rotated out, used until the end of ``until`` (UTC)."""
+
+    key_id: str
+    until: datetime.date
 
 
 @dataclasses.dataclass(frozen=True, slots=True, eq=False)
@@ -65,9 +139,16 @@ class CompiledPolicy:
     hash_key_id: str | None
     profiles: Ruleset
     groups: Ruleset
-    _all: Mapping[str, Rule]
-    _exact: Mapping[str, Mapping[str, Rule]]
-    _globs: tuple[tuple[re.Pattern[str], Mapping[str, Rule]], ...]
+    _all: _Section
+    _exact: Mapping[str, _Section]
+    _globs: tuple[tuple[re.Pattern[str], _Section], ...]
+    # the policy-level mode; events may set their own
+    mode: Mode = Mode.ENFORCE
+    # True when report mode is on for the policy or for any event
+    reports: bool = False
+    previous_keys: tuple[PreviousKey, ...] = ()
+    # every action some rule uses, nested rules included
+    uses: frozenset[Action] = frozenset()
     _cache: dict[str, Ruleset] = dataclasses.field(default_factory=dict)
 
     def rules_for(self, event_name: str) -> Ruleset:
@@ -76,51 +157,89 @@ class CompiledPolicy:
         found = self._cache.get(event_name)
         if found is not None:
             return found
-        merged = dict(self._all)
+        sections = [self._all]
         known = False
-        for pattern, rules in self._globs:
+        for pattern, section in self._globs:
             if pattern.fullmatch(event_name):
-                merged.update(rules)
+                sections.append(section)
                 known = True
         exact = self._exact.get(event_name)
         if exact is not None:
-            merged.update(exact)
+            sections.append(exact)
             known = True
-        found = Ruleset(known, merged)
+        found = self._merge(known, sections)
         # event names come from clients, so the cache is bounded
         if len(self._cache) >= _CACHE_SIZE:
             self._cache.clear()
         self._cache[event_name] = found
         return found
 
+    def _merge(self, known: bool, sections: list[_Section]) -> Ruleset:
+        merged: dict[str, Rule] = {}
+        drop_if: list[Condition] = []
+        rate: float | None = None
+        mode = self.mode
+        for section in sections:
+            merged.update(section.properties)
+            drop_if.extend(section.drop_if)
+            if section.sample_rate is not None:
+                rate = section.sample_rate
+            if section.mode is not None:
+                mode = section.mode
+        return Ruleset(known, merged, tuple(drop_if), rate, mode)
+
 
 def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
     defaults = spec.defaults
     default_params = _globs_to_regex(defaults.url_keep_params)
+    policy_mode = Mode(spec.mode)
 
-    def rules(section: EventRulesSpec) -> dict[str, Rule]:
-        out = {}
-        for name, raw in section.properties.items():
-            out[name] = _rule(
-                raw, default_params, defaults.ipv4_prefix, defaults.ipv6_prefix
-            )
-        return out
+    compiled: list[Rule] = []
 
-    exact: dict[str, Mapping[str, Rule]] = {}
-    globs: list[tuple[re.Pattern[str], Mapping[str, Rule]]] = []
-    for name, section in spec.events.items():
+    def rule(raw: Any) -> Rule:
+        made = _rule(raw, default_params, defaults.ipv4_prefix, defaults.ipv6_prefix)
+        compiled.append(made)
+        return made
+
+    def section(raw: RulesSpec) -> _Section:
+        rate = (
+            raw.sample.rate if isinstance(raw, EventRulesSpec) and raw.sample else None
+        )
+        return _Section(
+            {name: rule(item) for name, item in raw.properties.items()},
+            tuple(_condition(c) for c in raw.drop_if),
+            rate,
+            Mode(raw.mode) if raw.mode else None,
+        )
+
+    exact: dict[str, _Section] = {}
+    globs: list[tuple[re.Pattern[str], _Section]] = []
+    for name, event_section in spec.events.items():
         if any(ch in name for ch in "*?["):
-            globs.append((re.compile(fnmatch.translate(name)), rules(section)))
+            globs.append((re.compile(fnmatch.translate(name)), section(event_section)))
         else:
-            exact[name] = rules(section)
+            exact[name] = section(event_section)
 
-    all_rules = rules(spec.all_events)
+    all_section = section(spec.all_events)
     canonical = orjson.dumps(spec.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
     client_ip = {
         "drop": DROP,
         "keep": KEEP,
         "truncate": Rule(Action.IP, None, defaults.ipv4_prefix, defaults.ipv6_prefix),
     }[defaults.client_ip]
+    sections = [spec.all_events, *spec.events.values(), spec.profiles, spec.groups]
+    reports = policy_mode is Mode.REPORT or any(s.mode == "report" for s in sections)
+
+    def ruleset(raw: RulesSpec) -> Ruleset:
+        own = section(raw)
+        return Ruleset(
+            True,
+            {**all_section.properties, **own.properties},
+            all_section.drop_if + own.drop_if,
+            None,
+            own.mode or all_section.mode or policy_mode,
+        )
+
     return CompiledPolicy(
         spec=spec,
         source=source,
@@ -131,11 +250,18 @@ def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
         on_detection=Action(defaults.on_detection),
         client_ip=client_ip,
         hash_key_id=spec.hash.key_id if spec.hash else None,
-        profiles=Ruleset(True, {**all_rules, **rules(spec.profiles)}),
-        groups=Ruleset(True, {**all_rules, **rules(spec.groups)}),
-        _all=all_rules,
+        profiles=ruleset(spec.profiles),
+        groups=ruleset(spec.groups),
+        _all=all_section,
         _exact=exact,
         _globs=tuple(globs),
+        mode=policy_mode,
+        reports=reports,
+        uses=frozenset(_actions_in(compiled)),
+        previous_keys=tuple(
+            PreviousKey(old.key_id, old.until)
+            for old in (spec.hash.previous if spec.hash else ())
+        ),
     )
 
 
@@ -148,14 +274,89 @@ def _rule(raw: Any, default_params: re.Pattern[str], v4: int, v6: int) -> Rule:
             return Rule(action, None, v4, v6)
         return Rule(action)
     action = Action(raw.action)
+    common: dict[str, Any] = {"type": raw.type, "on_mismatch": raw.on_mismatch}
     if action is Action.URL:
         params = raw.keep_params
         return Rule(
-            action, default_params if params is None else _globs_to_regex(params)
+            action,
+            default_params if params is None else _globs_to_regex(params),
+            **common,
         )
     if action is Action.IP:
-        return Rule(action, None, raw.ipv4_prefix, raw.ipv6_prefix)
-    return Rule(action)
+        return Rule(action, None, raw.ipv4_prefix, raw.ipv6_prefix, **common)
+    if action is Action.MASK:
+        return Rule(
+            action, keep_first=raw.keep_first, keep_last=raw.keep_last, **common
+        )
+    if action is Action.TRUNCATE:
+        return Rule(action, max_length=raw.max_length, **common)
+    if action is Action.BUCKET:
+        edges = tuple(float(edge) for edge in raw.edges)
+        return Rule(action, edges=edges, labels=_labels(raw.edges), **common)
+    if action is Action.ENUM:
+        return Rule(
+            action,
+            values=frozenset(typed(value) for value in raw.values),
+            to_other=raw.other == "other",
+            **common,
+        )
+    if action is Action.KEEP and (raw.properties is not None or raw.items is not None):
+        properties = None
+        if raw.properties is not None:
+            properties = {
+                name: _rule(item, default_params, v4, v6)
+                for name, item in raw.properties.items()
+            }
+        items = None
+        if raw.items is not None:
+            items = _rule(raw.items, default_params, v4, v6)
+        return Rule(action, properties=properties, items=items, **common)
+    return Rule(action, **common)
+
+
+def _actions_in(rules: list[Rule]) -> set[Action]:
+    found: set[Action] = set()
+    stack = list(rules)
+    while stack:
+        rule = stack.pop()
+        found.add(rule.action)
+        if rule.properties:
+            stack.extend(rule.properties.values())
+        if rule.items is not None:
+            stack.append(rule.items)
+    return found
+
+
+def typed(value: Any) -> tuple[str, Any]:
+    """A value with its JSON type, so ``1``, ``1.0``, ``True`` and ``"1"``
+    are told apart where the policy compares values (``1`` and ``1.0`` are
+    the same JSON number)."""
+    if isinstance(value, bool):
+        return "boolean", value
+    if isinstance(value, int | float):
+        return "number", value
+    return type(value).__name__, value
+
+
+def _labels(edges: tuple[float, ...]) -> tuple[str, ...]:
+    text = [_number(edge) for edge in edges]
+    inner = [f"{a}-{b}" for a, b in itertools.pairwise(text)]
+    return (f"<{text[0]}", *inner, f"{text[-1]}+")
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _condition(raw: ConditionSpec) -> Condition:
+    if raw.matches is not None:
+        return Condition(raw.property, matches=re.compile(raw.matches))
+    if raw.exists is not None:
+        return Condition(raw.property, exists=raw.exists)
+    values = (raw.equals,) if raw.equals is not None else raw.in_ or ()
+    return Condition(raw.property, equals=frozenset(typed(v) for v in values))
 
 
 def _globs_to_regex(globs: tuple[str, ...]) -> re.Pattern[str]:
