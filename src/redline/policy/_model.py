@@ -313,7 +313,9 @@ class SampleSpec(_Spec):
 
 class RulesSpec(_Spec):
     """Rules for profiles and groups: property rules, conditions that drop
-    the whole record, and the mode."""
+    the whole record, and the mode. Profiles and groups also take the
+    ``all_events`` property rules and ``drop_if`` conditions (their own
+    rules win), and its ``mode`` when they name none."""
 
     properties: dict[str, RuleOrName] = Field(default_factory=dict)
     drop_if: tuple[ConditionSpec, ...] = ()
