@@ -9,13 +9,18 @@ from __future__ import annotations
 import secrets
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import click
 import orjson
 
 from .errors import ConfigError, RedlineError
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .policy._tooling import Change
 
 _JSON_OPTIONS = orjson.OPT_INDENT_2
 
@@ -75,7 +80,7 @@ def schema() -> None:
     click.echo(orjson.dumps(policy_schema(), option=_JSON_OPTIONS).decode())
 
 
-def _engine(file: str) -> Any:
+def _engine(file: str) -> Engine:
     """The engine for a policy file, hashing with the policy's key when it
     can be read and with a throw-away key (same key id) when not."""
     from .engine import Engine, Hasher
@@ -166,7 +171,7 @@ def test(
         sys.exit(1)
 
 
-def _show_changes(dropped: bool, changes: Any) -> None:
+def _show_changes(dropped: bool, changes: Sequence[Change]) -> None:
     if dropped:
         click.echo("    event dropped")
         return
@@ -179,7 +184,7 @@ def _show_report_mode(report_only: bool) -> None:
         click.echo("    report mode: forwarded as sent")
 
 
-def _run_events(engine: Any, lines: IO[bytes], quiet: bool) -> int:
+def _run_events(engine: Engine, lines: IO[bytes], quiet: bool) -> int:
     from .policy._tooling import diff_properties, visible_output
     from .protocols import mixpanel
 
@@ -224,9 +229,9 @@ def _run_events(engine: Any, lines: IO[bytes], quiet: bool) -> int:
     return unreadable
 
 
-def _name(engine: Any, name: str) -> str:
+def _name(engine: Engine, name: str) -> str:
     # event names are client data too: shown with detected spans redacted
-    return str(engine.scrub_text(name)[0])
+    return engine.scrub_text(name)[0]
 
 
 @policy.command("explain")

@@ -4,11 +4,15 @@ example in docs/policy.md loads, and every action has a section."""
 
 from __future__ import annotations
 
+import datetime
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from redline.cli import main
@@ -60,8 +64,6 @@ def test_the_docs_have_yaml_examples() -> None:
 
 @pytest.mark.parametrize("index", range(len(_blocks())))
 def test_every_yaml_example_in_the_docs_loads(index: int) -> None:
-    import yaml
-
     text = _blocks()[index]
     raw = yaml.safe_load(text)
 
@@ -69,6 +71,26 @@ def test_every_yaml_example_in_the_docs_loads(index: int) -> None:
         CasesSpec.model_validate(raw)
     else:
         parse_policy(text, f"docs/policy.md block {index}")
+
+
+def _as_editors_see_it(text: str) -> Any:
+    # YAML 1.2 editors read 2027-01-31 as a string, PyYAML as a date
+    def plain(value: Any) -> Any:
+        if isinstance(value, datetime.date):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    return json.loads(json.dumps(yaml.safe_load(text), default=plain))
+
+
+def test_every_example_policy_validates_against_the_json_schema() -> None:
+    schema = policy_schema()
+    documents = [p.read_text(encoding="utf-8") for p in _POLICIES]
+    documents += [b for b in _blocks() if not b.startswith("cases:")]
+
+    assert len(documents) >= 10
+    for text in documents:
+        jsonschema.validate(_as_editors_see_it(text), schema)
 
 
 def _actions(schema: dict[str, Any]) -> set[str]:
