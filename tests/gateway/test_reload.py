@@ -42,6 +42,27 @@ events:
 V2 = V1.replace("plan: drop", "plan: keep")
 # a misspelt action on line 5
 INVALID = V1.replace("price: keep", "price: kepp")
+BAD_REGEX = (
+    V1
+    + """\
+    drop_if:
+      - {property: env, matches: "(unclosed"}
+"""
+)
+WRONG_TYPE = V1.replace("price: keep", "price: {action: truncate, max_length: many}")
+# the current key can be read, the one being rotated out cannot
+ROTATING = """\
+version: 1
+hash:
+  key_id: k2
+  key: {env: REDLINE_TEST_PRESENT_KEY}
+  previous:
+    - key_id: k1
+      key: {env: REDLINE_TEST_ABSENT_KEY}
+      until: 2027-01-31
+events:
+  checkout: {}
+"""
 HASHED = """\
 version: 1
 hash:
@@ -117,18 +138,32 @@ async def test_a_valid_change_swaps_the_engine_and_logs_the_new_digest(
         (INVALID, 6, 14, "not one of the allowed values"),
         ("version: 1\nevents: [\n", 3, 1, "not valid YAML"),
         ("version: 1\nevnts: {}\n", 2, 8, "unknown key 'evnts'"),
+        (BAD_REGEX, 8, 34, "not a valid regular expression"),
+        (WRONG_TYPE, 6, 45, "valid integer"),
         (HASHED, 4, 8, "REDLINE_TEST_ABSENT_KEY is not set"),
+        (ROTATING, 7, 12, "REDLINE_TEST_ABSENT_KEY is not set"),
     ],
-    ids=["unknown action", "bad yaml", "unknown key", "missing hash key"],
+    ids=[
+        "unknown action",
+        "bad yaml",
+        "unknown key",
+        "bad regex",
+        "wrong type",
+        "missing hash key",
+        "missing previous key",
+    ],
 )
 async def test_an_invalid_policy_is_refused_and_the_old_one_kept(
     policy_file: Path,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
     text: str,
     line: int,
     column: int,
     fragment: str,
 ) -> None:
+    monkeypatch.setenv("REDLINE_TEST_PRESENT_KEY", "p" * 32)
+    monkeypatch.delenv("REDLINE_TEST_ABSENT_KEY", raising=False)
     gateway = SimpleNamespace(engine=_engine(parse_policy(V1, str(policy_file))))
     reloader = PolicyReloader(gateway, policy_file, _engine)  # type: ignore[arg-type]
     old = gateway.engine
@@ -146,7 +181,9 @@ async def test_an_invalid_policy_is_refused_and_the_old_one_kept(
         f"{policy_file}:{line}:{column}: "
     ), message
     assert fragment in message
-    assert "(fix: " in message
+    # the loader has a fix for every kind of error but a validator's own
+    # (a regex that does not compile says what is wrong, not what to write)
+    assert ("(fix: " in message) is (text is not BAD_REGEX)
     assert reloader.refusals == 1
 
 

@@ -643,3 +643,147 @@ def test_mask_near_misses_are_masked_as_plain_text(near_miss: str) -> None:
 
     assert near_miss not in shown
     assert shown.endswith(f"({len(near_miss)} chars)")
+
+
+# -- the whole language: report mode, sampling, drop_if, nested rules -------------
+
+LANGUAGE = """\
+version: 1
+all_events:
+  drop_if:
+    - {property: env, in: [test, staging]}
+  properties:
+    distinct_id: hash
+events:
+  checkout:
+    sample: {rate: 0.5}
+    properties:
+      address: {properties: {city: keep}}
+      seats: {action: bucket, edges: [1, 10, 50]}
+      ua: user_agent
+  trial:
+    mode: report
+    properties:
+      plan: keep
+"""
+UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36"
+)
+
+
+@pytest.fixture
+def language(tmp_path: Path) -> Path:
+    path = tmp_path / "language.yaml"
+    path.write_text(LANGUAGE)
+    return path
+
+
+def test_explain_shows_sampling_conditions_and_nested_rules(language: Path) -> None:
+    result = run(
+        "policy",
+        "explain",
+        language,
+        json.dumps(
+            {
+                "event": "checkout",
+                # a distinct id this policy's (throw-away) key may sample
+                # either way: the verdict is checked against the findings
+                "properties": {
+                    "distinct_id": "u1",
+                    "address": {"city": "Paris", "street": "1 rue X"},
+                    "seats": 12,
+                    "ua": UA,
+                },
+            }
+        ),
+    )
+
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "  sample: rate 0.5, by distinct id\n" in out
+    assert "  drop_if: 1 condition(s)\n" in out
+    assert "rule:    keep {properties: {city: keep}}" in out
+    assert "rule:    bucket {edges: [1, 10, 50]}" in out
+    assert "rule:    user_agent  (from events.checkout: exact event rule)" in out
+    if "  event: sample\n" in out:
+        assert out.startswith("event checkout: dropped")
+    else:
+        assert "engine:  drop at address.street" in out
+        assert "result:  changed: M*** (116 chars) -> C*** (20 chars)" in out
+    assert "Paris" not in out and "rue" not in out and "Chrome" not in out
+
+
+def test_explain_names_the_drop_if_condition_that_dropped_the_event(
+    language: Path,
+) -> None:
+    body = _explain(
+        language,
+        {"event": "checkout", "properties": {"distinct_id": "u1", "env": "staging"}},
+    )
+
+    assert body["dropped"] is True
+    assert body["event_findings"] == ["drop_event at env"]
+    assert body["drop_conditions"] == 1
+
+
+def test_explain_in_report_mode_says_what_enforcement_would_do(
+    language: Path,
+) -> None:
+    result = run(
+        "policy",
+        "explain",
+        language,
+        json.dumps({"event": "trial", "properties": {"plan": EMAIL, "x": 1}}),
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "  mode: report (forwarded as sent;" in result.stdout
+    # forwarded as sent, with what enforce mode would have done beside it
+    assert "  x\n" in result.stdout
+    assert "      result:  kept: <int, 1 digit>\n      engine:  drop at x\n" in (
+        result.stdout
+    )
+    assert "engine:  redact EMAIL at plan" in result.stdout
+    assert EMAIL not in result.output
+
+
+def test_policy_test_says_when_an_event_went_out_as_sent(
+    language: Path, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: trial in report mode\n"
+        "    event: {event: trial, properties: {distinct_id: u1, plan: pro, x: 1}}\n"
+        "    expect: {present: [x], equals: {distinct_id: u1}}\n"
+    )
+
+    result = run("policy", "test", language, "--cases", cases)
+
+    assert result.exit_code == 0, result.output
+    assert "PASS trial in report mode\n    report mode: forwarded as sent\n" in (
+        result.stdout
+    )
+
+
+def test_sampling_keeps_or_drops_each_distinct_id_whole(
+    language: Path, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    ids = [f"user-{n}" for n in range(40)]
+    lines = [
+        json.dumps({"event": "checkout", "properties": {"distinct_id": i, "n": k}})
+        for k in range(2)
+        for i in ids
+    ]
+    events.write_text("\n".join(lines) + "\n")
+
+    out = run("policy", "test", language, "--events", events).stdout
+
+    verdicts = re.findall(r"^line (\d+): checkout: (event dropped|.*)$", out, re.M)
+    dropped = {int(n) for n, v in verdicts if v == "event dropped"}
+    # line k*40 + i + 1 is distinct id i's k-th event
+    for i in range(len(ids)):
+        assert (i + 1 in dropped) == (len(ids) + i + 1 in dropped)
+    assert 0 < len(dropped) < len(lines)
+    assert "+ $sample_rate: <float>" in out
