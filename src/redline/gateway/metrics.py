@@ -67,9 +67,13 @@ def count_findings(found: list[Finding]) -> dict[Finding, int]:
 
 
 def policy_mode(policy: object) -> str:
-    """The policy's mode: ``enforce`` until policies can say otherwise."""
+    """The policy's mode: ``report`` when report mode is on anywhere in it
+    (the whole policy or some events), else ``enforce``."""
     mode = getattr(policy, "mode", None)
-    return str(getattr(mode, "value", mode) or "enforce")
+    mode = str(getattr(mode, "value", mode) or "enforce")
+    if mode == "enforce" and getattr(policy, "reports", False):
+        return "report"
+    return mode
 
 
 class BoundedLabels:
@@ -260,9 +264,11 @@ class _Collector(Collector):
         drops.add_metric(["policy"], dropped)
         drops.add_metric(["invalid"], max(0, received - kept - dropped))
         yield drops
-        # the policy cannot sample or aggregate yet: these stay at zero
+        sampled = sum(
+            n for (action, _), n in counters.findings.items() if action == "sample"
+        )
         yield _counter(
-            "redline_events_sampled", "Events left out by policy sampling.", 0
+            "redline_events_sampled", "Events left out by policy sampling.", sampled
         )
         yield _counter(
             "redline_events_aggregated",
