@@ -267,6 +267,11 @@ def explain(file: str, event: str, as_json: bool) -> None:
         click.echo(f"  sample: rate {found.sample_rate:g}, by distinct id")
     if found.drop_conditions:
         click.echo(f"  drop_if: {found.drop_conditions} condition(s)")
+    if found.aggregate is not None:
+        click.echo(
+            f"  aggregate: {found.aggregate} (folded into a summary event, "
+            "not forwarded as shown)"
+        )
     for text in found.event_findings:
         click.echo(f"  event: {text}")
     for prop in found.properties:

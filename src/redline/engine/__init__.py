@@ -28,6 +28,10 @@ Order of the steps for one event:
 9. give the event an idempotency id if it has no valid one, or if its own
    carries something a detector finds.
 
+An event under an ``aggregate`` rule runs every step too; its result then
+carries the rule (``Result.aggregate``) and the gateway folds the sanitised
+event into a summary instead of forwarding it.
+
 Report mode (``mode: report`` for the policy or the event): every step runs
 and its findings are returned, but the event is forwarded as it was sent,
 with only an idempotency id added where it has no well-formed one;
@@ -49,7 +53,15 @@ from typing import Any
 
 from ..detect import DETECTORS, Scanner, Span, redact
 from ..events import Event, Kind
-from ..policy import Action, CompiledPolicy, Condition, Mode, Rule, Ruleset
+from ..policy import (
+    Action,
+    Aggregate,
+    CompiledPolicy,
+    Condition,
+    Mode,
+    Rule,
+    Ruleset,
+)
 from ..policy._compile import typed
 from . import _actions, _ip, _url
 from ._hash import Hasher
@@ -111,11 +123,14 @@ class Finding:
 class Result:
     """``event`` is None when the event is dropped. With ``report_only``
     the event is forwarded as sent and ``findings`` say what enforcement
-    would have done."""
+    would have done. With ``aggregate`` set, the sanitised ``event`` is not
+    to be forwarded itself but folded into that rule's summaries (the
+    engine stores nothing; the gateway's aggregator does)."""
 
     event: Event | None
     findings: list[Finding]
     report_only: bool = False
+    aggregate: Aggregate | None = None
 
 
 class Engine:
@@ -160,7 +175,14 @@ class Engine:
             clean = None
         if rules.mode is Mode.REPORT:
             return Result(self._as_sent(event), findings, True)
+        if clean is not None and rules.aggregate is not None:
+            return Result(clean, findings, aggregate=rules.aggregate)
         return Result(clean, findings)
+
+    @property
+    def hasher(self) -> Hasher:
+        """The keyed hasher this engine digests and derives ids with."""
+        return self._hasher
 
     def _enforce(
         self, event: Event, rules: Ruleset, findings: list[Finding]

@@ -3,8 +3,9 @@ the outbox.
 
 A request is decoded by the protocol adapter, each record is mapped from its
 public ingest key to a project, sanitised by the engine, and appended to the
-outbox for every destination of its project. The client gets its answer, in
-Mixpanel's own format, only after the append has committed.
+outbox for every destination of its project (or, under an ``aggregate``
+rule, folded into the aggregator's windows). The client gets its answer, in
+Mixpanel's own format, only after the append (and the fold) has committed.
 """
 
 from __future__ import annotations
@@ -27,11 +28,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..config import Config, Project
-from ..engine import Engine
+from ..engine import Engine, Result
 from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
 from ..events import Event, to_record
 from ..outbox import Entry, Outbox
 from ..protocols import mixpanel
+from ._aggregate import Aggregator, Fold
 from ._client_ip import ClientAddress
 from ._cors import Cors
 from .metrics import count_findings
@@ -56,6 +58,8 @@ class Counters:
     accepted: int = 0
     dropped: int = 0
     rejected: int = 0
+    # accepted events folded into aggregation windows (a part of accepted)
+    aggregated: int = 0
     # (action, detector or None) -> count
     findings: Counter[tuple[str, str | None]] = dataclasses.field(
         default_factory=Counter
@@ -73,10 +77,14 @@ class Gateway:
         *,
         on_start: Callable[[], Any] | None = None,
         on_stop: Callable[[], Any] | None = None,
+        aggregator: Aggregator | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
         self.outbox = outbox
+        # folds the events of ``aggregate`` rules; without one (a gateway
+        # built by hand) such events are dropped, never sent one by one
+        self.aggregator = aggregator
         self.counters = Counters()
         self._client = ClientAddress(
             config.server.client_ip_header, config.server.trusted_proxies
@@ -237,6 +245,7 @@ class Gateway:
         # parallel to failures, for /import's failed_records
         failed_ids: list[str | None] = list(decoded.failed_insert_ids)
         entries: list[Entry] = []
+        folds: list[Fold] = []
         found: list[Finding] = []
         accepted = 0
         unknown_keys = 0
@@ -256,8 +265,13 @@ class Gateway:
                 unknown_keys += 1
                 continue
             try:
-                clean = self._sanitise(engine, event, decoded.options, client_ip, found)
-                payload = None if clean is None else orjson.dumps(to_record(clean))
+                result = self._sanitise(
+                    engine, event, decoded.options, client_ip, found
+                )
+                clean = result.event
+                payload = None
+                if clean is not None and result.aggregate is None:
+                    payload = orjson.dumps(to_record(clean))
             except Exception as exc:  # one record fails, never the request
                 # the type only: a foreign exception's message may quote input
                 log.warning(
@@ -267,13 +281,17 @@ class Gateway:
                 failures.append((index, "record: could not be sanitised"))
                 failed_ids.append(None)
                 continue
-            if clean is None or payload is None:
-                accepted += 1
+            accepted += 1
+            if clean is None:
                 continue
-            assert clean.insert_id is not None
+            if result.aggregate is not None:
+                folds.append(
+                    Fold(project.name, tuple(_routes(project)), clean, result.aggregate)
+                )
+                continue
+            assert clean.insert_id is not None and payload is not None
             for route in _routes(project):
                 entries.append(Entry(route, clean.insert_id, payload))
-            accepted += 1
 
         self.counters.received += len(decoded.events) + len(decoded.failures)
         decisions = count_findings(found)
@@ -286,6 +304,10 @@ class Gateway:
             raise Unauthorized("unknown or missing token")
         if entries:
             await self.outbox.append(entries)
+        if folds:
+            # after the outbox: a client retrying a failed request sends
+            # its events again, and only the outbox's are deduplicated
+            await self._aggregate(folds, request_id)
         by_kind: Counter[tuple[str, str | None]] = Counter()
         for finding, count in decisions.items():
             by_kind[(finding.action, finding.detector)] += count
@@ -308,6 +330,19 @@ class Gateway:
             insert_ids=failed_ids,
         )
 
+    async def _aggregate(self, folds: list[Fold], request_id: str) -> None:
+        aggregator = self.aggregator
+        if aggregator is None:
+            log.warning(
+                "aggregated events dropped: this gateway has no aggregator",
+                extra={"request_id": request_id, "events": len(folds)},
+            )
+            self.counters.accepted -= len(folds)
+            self.counters.dropped += len(folds)
+            return
+        await aggregator.add(folds)
+        self.counters.aggregated += len(folds)
+
     def _sanitise(
         self,
         engine: Engine,
@@ -315,16 +350,16 @@ class Gateway:
         options: mixpanel.Options,
         client_ip: str | None,
         found: list[Finding],
-    ) -> Event | None:
+    ) -> Result:
         if event.ip is None and options.ip and client_ip is not None:
             event.ip = client_ip
         result = engine.apply(event)
         found.extend(result.findings)
         if result.event is None:
             self.counters.dropped += 1
-            return None
-        self.counters.accepted += 1
-        return result.event
+        else:
+            self.counters.accepted += 1
+        return result
 
     def _preflight(self, request: Request, origin: str | None) -> Response:
         headers = self._cors.preflight(

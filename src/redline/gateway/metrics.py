@@ -272,8 +272,9 @@ class _Collector(Collector):
         )
         yield _counter(
             "redline_events_aggregated",
-            "Events folded into aggregates by the policy.",
-            0,
+            "Accepted events folded into aggregation windows by the policy "
+            "(forwarded as summary events, not one by one).",
+            counters.aggregated,
         )
 
         by_name = CounterMetricFamily(

@@ -317,7 +317,7 @@ class Operations:
                 "invalid": max(0, received - accepted - dropped),
                 "forwarded": self._forwarded(),
                 "sampled": 0,
-                "aggregated": 0,
+                "aggregated": counters.aggregated,
                 "findings": sum(counters.findings.values()),
             },
             "series": self._series(),

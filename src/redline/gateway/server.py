@@ -1,9 +1,10 @@
 """Building and running a gateway from a configuration.
 
-Start-up: load and check the policy, open the outbox and the local store,
-build the destinations and the forwarder, then serve. Shutdown runs in
-phases with a deadline: uvicorn stops accepting and finishes the requests
-in flight, the forwarder finishes or abandons its sends (un-acked records
+Start-up: load and check the policy, open the outbox, the aggregation
+windows and the local store, build the destinations and the forwarder, then
+serve. Shutdown runs in phases with a deadline: uvicorn stops accepting and
+finishes the requests in flight, open aggregation windows are closed into
+the outbox, the forwarder finishes or abandons its sends (un-acked records
 stay in the outbox), then the outbox and the store close.
 """
 
@@ -27,6 +28,7 @@ from ..errors import ConfigError
 from ..hashkey import hasher_for
 from ..outbox import SqliteOutbox
 from ..policy import CompiledPolicy, load_policy
+from ._aggregate import Aggregator
 from ._lock import lock_data_dir, release_data_dir
 from ._reload import PolicyReloader
 from .app import Gateway
@@ -56,9 +58,13 @@ def build(config: Config) -> Gateway:
         max_events=spec.max_events,
     )
     store = LocalStore.in_dir(data_dir)
+    aggregator = Aggregator(
+        Path(data_dir) / "aggregates.db", outbox, lambda: gateway.engine.hasher
+    )
 
     async def on_start() -> None:
         await outbox.start()
+        await aggregator.start()
         forwarder.start()
         ops.start()
         await reloader.start()
@@ -66,6 +72,9 @@ def build(config: Config) -> Gateway:
     async def on_stop() -> None:
         await reloader.stop()
         await ops.stop()
+        # open aggregation windows go to the outbox before forwarding stops
+        log.info("shutdown: closing aggregation windows")
+        await aggregator.close()
         loop = asyncio.get_running_loop()
         await forwarder.stop(loop.time() + config.server.shutdown_timeout)
         log.info("shutdown: closing the outbox")
@@ -73,7 +82,14 @@ def build(config: Config) -> Gateway:
         store.close()
         release_data_dir(data_dir)
 
-    gateway = Gateway(config, engine, outbox, on_start=on_start, on_stop=on_stop)
+    gateway = Gateway(
+        config,
+        engine,
+        outbox,
+        on_start=on_start,
+        on_stop=on_stop,
+        aggregator=aggregator,
+    )
     # metrics, readiness and the dashboard; sends are timed per destination
     ops = Operations(gateway, high_water=spec.high_water_events)
     gateway.ops = ops

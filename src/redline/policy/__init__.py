@@ -2,6 +2,7 @@
 
 from ._compile import (
     Action,
+    Aggregate,
     CompiledPolicy,
     Condition,
     Mode,
@@ -16,6 +17,7 @@ from ._model import DETECTOR_NAMES, PolicySpec
 __all__ = [
     "DETECTOR_NAMES",
     "Action",
+    "Aggregate",
     "CompiledPolicy",
     "Condition",
     "Mode",

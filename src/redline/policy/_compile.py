@@ -97,6 +97,18 @@ class Condition:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Aggregate:
+    """A compiled ``aggregate`` rule: the engine marks the events it covers
+    and the gateway's aggregator folds them into windows."""
+
+    window_seconds: int
+    group_by: tuple[str, ...] = ()
+    sum: tuple[str, ...] = ()
+    min: tuple[str, ...] = ()
+    max: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Ruleset:
     """The rules in force for one event name (or for profiles or groups)."""
 
@@ -105,6 +117,7 @@ class Ruleset:
     drop_if: tuple[Condition, ...] = ()
     sample_rate: float | None = None
     mode: Mode = Mode.ENFORCE
+    aggregate: Aggregate | None = None
 
 
 _CACHE_SIZE = 4096
@@ -116,6 +129,7 @@ class _Section:
     drop_if: tuple[Condition, ...]
     sample_rate: float | None
     mode: Mode | None
+    aggregate: Aggregate | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -149,6 +163,8 @@ class CompiledPolicy:
     previous_keys: tuple[PreviousKey, ...] = ()
     # every action some rule uses, nested rules included
     uses: frozenset[Action] = frozenset()
+    # True when some event section aggregates
+    aggregates: bool = False
     _cache: dict[str, Ruleset] = dataclasses.field(default_factory=dict)
 
     def rules_for(self, event_name: str) -> Ruleset:
@@ -179,6 +195,7 @@ class CompiledPolicy:
         drop_if: list[Condition] = []
         rate: float | None = None
         mode = self.mode
+        aggregate: Aggregate | None = None
         for section in sections:
             merged.update(section.properties)
             drop_if.extend(section.drop_if)
@@ -186,7 +203,9 @@ class CompiledPolicy:
                 rate = section.sample_rate
             if section.mode is not None:
                 mode = section.mode
-        return Ruleset(known, merged, tuple(drop_if), rate, mode)
+            if section.aggregate is not None:
+                aggregate = section.aggregate
+        return Ruleset(known, merged, tuple(drop_if), rate, mode, aggregate)
 
 
 def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
@@ -202,14 +221,25 @@ def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
         return made
 
     def section(raw: RulesSpec) -> _Section:
-        rate = (
-            raw.sample.rate if isinstance(raw, EventRulesSpec) and raw.sample else None
-        )
+        rate = None
+        aggregate = None
+        if isinstance(raw, EventRulesSpec):
+            rate = raw.sample.rate if raw.sample else None
+            if raw.aggregate is not None:
+                spec_ = raw.aggregate
+                aggregate = Aggregate(
+                    spec_.window_seconds,
+                    spec_.group_by,
+                    spec_.sum,
+                    spec_.min,
+                    spec_.max,
+                )
         return _Section(
             {name: rule(item) for name, item in raw.properties.items()},
             tuple(_condition(c) for c in raw.drop_if),
             rate,
             Mode(raw.mode) if raw.mode else None,
+            aggregate,
         )
 
     exact: dict[str, _Section] = {}
@@ -258,6 +288,9 @@ def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
         mode=policy_mode,
         reports=reports,
         uses=frozenset(_actions_in(compiled)),
+        aggregates=any(
+            s.aggregate is not None for s in [spec.all_events, *spec.events.values()]
+        ),
         previous_keys=tuple(
             PreviousKey(old.key_id, old.until)
             for old in (spec.hash.previous if spec.hash else ())

@@ -311,6 +311,50 @@ class SampleSpec(_Spec):
     rate: Annotated[float, Field(gt=0, le=1)]
 
 
+_PROPERTY_NAME = Annotated[str, Field(min_length=1)]
+
+
+class AggregateSpec(_Spec):
+    """Forward one summary event per window and group instead of each
+    event.
+
+    Windows are ``window_seconds`` long and aligned on the gateway's clock
+    when the event is received (epoch seconds divisible by the window).
+    ``group_by`` names the properties (as the rules left them) whose values
+    form a group; ``sum``, ``min`` and ``max`` name numeric properties to
+    fold. A summary carries the group's values, ``$aggregate_count``,
+    ``<name>_sum``, ``<name>_min``, ``<name>_max``, ``$window_start`` and
+    ``$window_seconds``. A name may appear once per list, and a group_by
+    name cannot also be folded."""
+
+    window_seconds: Annotated[int, Field(ge=1, le=86_400)]
+    group_by: tuple[_PROPERTY_NAME, ...] = ()
+    sum: tuple[_PROPERTY_NAME, ...] = ()
+    min: tuple[_PROPERTY_NAME, ...] = ()
+    max: tuple[_PROPERTY_NAME, ...] = ()
+
+    @field_validator("group_by", "sum", "min", "max")
+    @classmethod
+    def _no_repeats(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        for name in value:
+            if name in seen:
+                raise ValueError(f"{name!r} is listed twice; name each property once")
+            seen.add(name)
+        return value
+
+    @model_validator(mode="after")
+    def _groups_are_not_folded(self) -> AggregateSpec:
+        folded = {*self.sum, *self.min, *self.max}
+        both = [name for name in self.group_by if name in folded]
+        if both:
+            raise ValueError(
+                f"{both[0]!r} is both grouped by and folded; a group_by "
+                "property cannot also be in sum, min or max"
+            )
+        return self
+
+
 class RulesSpec(_Spec):
     """Rules for profiles and groups: property rules, conditions that drop
     the whole record, and the mode. Profiles and groups also take the
@@ -323,13 +367,15 @@ class RulesSpec(_Spec):
 
 
 class EventRulesSpec(RulesSpec):
-    """Rules for events: those of :class:`RulesSpec` and sampling. Every
-    event takes the ``all_events`` rules, then those of each matching glob
-    in file order, then those of its exact name: later property rules
-    replace earlier ones, ``drop_if`` conditions add up (any one drops the
-    event), and the last ``sample`` and ``mode`` given win."""
+    """Rules for events: those of :class:`RulesSpec`, sampling and
+    aggregation. Every event takes the ``all_events`` rules, then those of
+    each matching glob in file order, then those of its exact name: later
+    property rules replace earlier ones, ``drop_if`` conditions add up (any
+    one drops the event), and the last ``sample``, ``aggregate`` and
+    ``mode`` given win."""
 
     sample: SampleSpec | None = None
+    aggregate: AggregateSpec | None = None
 
 
 class PreviousKeySpec(_Spec):

@@ -22,7 +22,7 @@ from .. import _yaml
 from ..engine import Engine, Finding
 from ..events import Event
 from ..protocols import mixpanel
-from ._compile import CompiledPolicy
+from ._compile import Aggregate, CompiledPolicy
 from ._model import PolicySpec
 
 __all__ = [
@@ -208,6 +208,9 @@ class Explanation:
     mode: str = "enforce"  # "report": forwarded as sent, findings reported
     sample_rate: float | None = None
     drop_conditions: int = 0
+    # how an aggregated event is folded ("60 s windows, group_by model;
+    # sum tokens"); it is forwarded in a summary, not as shown
+    aggregate: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -272,7 +275,23 @@ def explain(engine: Engine, record: Mapping[str, Any]) -> Explanation:
         mode="report" if report_only else mode,
         sample_rate=getattr(rules, "sample_rate", None),
         drop_conditions=len(getattr(rules, "drop_if", ())),
+        aggregate=_aggregate_text(result.aggregate),
     )
+
+
+def _aggregate_text(rule: Aggregate | None) -> str | None:
+    if rule is None:
+        return None
+    parts = [f"{rule.window_seconds} s windows"]
+    for label, names in (
+        ("group_by", rule.group_by),
+        ("sum", rule.sum),
+        ("min", rule.min),
+        ("max", rule.max),
+    ):
+        if names:
+            parts.append(f"{label} {', '.join(names)}")
+    return "; ".join(parts)
 
 
 def rule_source(policy: CompiledPolicy, event: str, key: str) -> tuple[str, str, str]:
