@@ -134,13 +134,22 @@ class Result:
 
 
 class Engine:
-    """Applies one compiled policy. Build once per policy; thread-safe."""
+    """Applies one compiled policy. Build once per policy; thread-safe.
+
+    A policy with per-destination overrides gets one sub-engine per
+    overridden destination (:meth:`for_destination`), built here with the
+    same hasher, so whoever swaps this engine swaps them all at once.
+    :meth:`apply` never changes the event it is given, so one event can be
+    applied by several of them in turn."""
 
     def __init__(self, policy: CompiledPolicy, hasher: Hasher) -> None:
         if policy.hash_key_id is not None and hasher.key_id != policy.hash_key_id:
             raise ValueError("the policy names a hash key the engine was not given")
         self.policy = policy
         self._hasher = hasher
+        self._overrides: dict[str, Engine] = {
+            name: Engine(sub, hasher) for name, sub in policy.for_destination.items()
+        }
         self._rotates = hasher.has_previous
         self._scanner = Scanner([DETECTORS[name]() for name in policy.detectors])
         self._fail_drop = policy.on_detection is Action.DROP
@@ -178,6 +187,17 @@ class Engine:
         if clean is not None and rules.aggregate is not None:
             return Result(clean, findings, aggregate=rules.aggregate)
         return Result(clean, findings)
+
+    def for_destination(self, name: str) -> Engine:
+        """The engine for the events forwarded to destination ``name``:
+        its override's sub-engine, or this engine when it has none."""
+        return self._overrides.get(name, self)
+
+    @property
+    def overrides(self) -> Mapping[str, Engine]:
+        """Destination name -> sub-engine, for the destinations the policy
+        overrides (empty when none)."""
+        return self._overrides
 
     @property
     def hasher(self) -> Hasher:

@@ -248,7 +248,13 @@ class Gateway:
         folds: list[Fold] = []
         found: list[Finding] = []
         accepted = 0
+        # records folded under overrides (one record may make several folds)
+        aggregated = 0
         unknown_keys = 0
+        # per-destination overrides: each project's routes grouped by the
+        # engine their events go through (None: no overrides, one payload
+        # for every route, the hot path)
+        plans: dict[str, list[_Plan]] | None = {} if engine.overrides else None
         # /import may carry the ingest key as its Basic-auth user instead
         # of inside each record
         auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
@@ -270,7 +276,12 @@ class Gateway:
                 )
                 clean = result.event
                 payload = None
-                if clean is not None and result.aggregate is None:
+                if plans is not None:
+                    plan = plans.get(project.name)
+                    if plan is None:
+                        plan = plans[project.name] = _plan(engine, project)
+                    own_entries, own_folds = _fan_out(engine, plan, event, result)
+                elif clean is not None and result.aggregate is None:
                     payload = orjson.dumps(to_record(clean))
             except Exception as exc:  # one record fails, never the request
                 # the type only: a foreign exception's message may quote input
@@ -282,6 +293,12 @@ class Gateway:
                 failed_ids.append(None)
                 continue
             accepted += 1
+            if plans is not None:
+                entries.extend(own_entries)
+                if own_folds:
+                    folds.extend(own_folds)
+                    aggregated += 1
+                continue
             if clean is None:
                 continue
             if result.aggregate is not None:
@@ -307,7 +324,8 @@ class Gateway:
         if folds:
             # after the outbox: a client retrying a failed request sends
             # its events again, and only the outbox's are deduplicated
-            await self._aggregate(folds, request_id)
+            records = len(folds) if plans is None else aggregated
+            await self._aggregate(folds, records, request_id)
         by_kind: Counter[tuple[str, str | None]] = Counter()
         for finding, count in decisions.items():
             by_kind[(finding.action, finding.detector)] += count
@@ -330,18 +348,20 @@ class Gateway:
             insert_ids=failed_ids,
         )
 
-    async def _aggregate(self, folds: list[Fold], request_id: str) -> None:
+    async def _aggregate(
+        self, folds: list[Fold], records: int, request_id: str
+    ) -> None:
         aggregator = self.aggregator
         if aggregator is None:
             log.warning(
                 "aggregated events dropped: this gateway has no aggregator",
-                extra={"request_id": request_id, "events": len(folds)},
+                extra={"request_id": request_id, "events": records},
             )
-            self.counters.accepted -= len(folds)
-            self.counters.dropped += len(folds)
+            self.counters.accepted -= records
+            self.counters.dropped += records
             return
         await aggregator.add(folds)
-        self.counters.aggregated += len(folds)
+        self.counters.aggregated += records
 
     def _sanitise(
         self,
@@ -398,6 +418,54 @@ class Gateway:
 
 def _routes(project: Project) -> list[str]:
     return [f"{project.name}/{upstream.destination}" for upstream in project.upstreams]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Plan:
+    """The routes of one project whose events one engine sanitises."""
+
+    engine: Engine
+    routes: tuple[str, ...]
+    # the aggregator's window key: the project for the base engine's
+    # routes, the first route for an override's, so that the summaries of
+    # differently sanitised events never share a window
+    window_key: str
+
+
+def _plan(engine: Engine, project: Project) -> list[_Plan]:
+    grouped: dict[int, tuple[Engine, list[str]]] = {}
+    for upstream in project.upstreams:
+        sub = engine.for_destination(upstream.destination)
+        route = f"{project.name}/{upstream.destination}"
+        grouped.setdefault(id(sub), (sub, []))[1].append(route)
+    return [
+        _Plan(sub, tuple(routes), project.name if sub is engine else routes[0])
+        for sub, routes in grouped.values()
+    ]
+
+
+def _fan_out(
+    engine: Engine, plan: list[_Plan], event: Event, result: Result
+) -> tuple[list[Entry], list[Fold]]:
+    """The outbox entries and folds of one record under per-destination
+    overrides: each distinct engine applies the event once (the base
+    engine's result is reused), and each route gets its own engine's
+    payload. Only the base application counts in findings and metrics."""
+    entries: list[Entry] = []
+    folds: list[Fold] = []
+    for part in plan:
+        # apply never changes the event, so it can be applied again
+        own = result if part.engine is engine else part.engine.apply(event)
+        clean = own.event
+        if clean is None:
+            continue
+        if own.aggregate is not None:
+            folds.append(Fold(part.window_key, part.routes, clean, own.aggregate))
+            continue
+        assert clean.insert_id is not None
+        payload = orjson.dumps(to_record(clean))
+        entries.extend(Entry(route, clean.insert_id, payload) for route in part.routes)
+    return entries, folds
 
 
 async def _maybe_await(value: Any) -> None:

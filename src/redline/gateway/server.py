@@ -48,6 +48,7 @@ def build(config: Config) -> Gateway:
     lock_data_dir(data_dir, config.source)
 
     def make_engine(compiled: CompiledPolicy) -> Engine:
+        _warn_unknown_destinations(compiled, config)
         return Engine(compiled, hasher_for(compiled, data_dir, config.base_dir))
 
     engine = make_engine(policy)
@@ -106,6 +107,20 @@ def build(config: Config) -> Gateway:
     reloader = PolicyReloader(gateway, Path(config.policy_path), make_engine)
     gateway.reloader = reloader
     return gateway
+
+
+def _warn_unknown_destinations(policy: CompiledPolicy, config: Config) -> None:
+    """Policies are checked without a config, so an override naming a
+    destination the config lacks is no error; it is said at every load."""
+    known = config.spec.destinations
+    for name in policy.spec.destinations:
+        if name not in known:
+            log.warning(
+                "policy overrides destination %r, which the config does not "
+                "define; the override applies to nothing",
+                name,
+                extra={"policy": policy.digest[:12]},
+            )
 
 
 def serve(config: Config) -> None:

@@ -19,10 +19,13 @@ from typing import Any
 
 import orjson
 
+from ..errors import ConfigError
 from ._model import (
     ConditionSpec,
+    DestinationOverrideSpec,
     EventRulesSpec,
     Mismatch,
+    OverrideRulesSpec,
     PolicySpec,
     RulesSpec,
     Scalar,
@@ -165,6 +168,12 @@ class CompiledPolicy:
     uses: frozenset[Action] = frozenset()
     # True when some event section aggregates
     aggregates: bool = False
+    # destination name -> the policy for the events sent there (the base
+    # rules with that destination's overrides merged over them); only
+    # destinations whose override has rules are here
+    for_destination: Mapping[str, CompiledPolicy] = dataclasses.field(
+        default_factory=dict
+    )
     _cache: dict[str, Ruleset] = dataclasses.field(default_factory=dict)
 
     def rules_for(self, event_name: str) -> Ruleset:
@@ -208,7 +217,74 @@ class CompiledPolicy:
         return Ruleset(known, merged, tuple(drop_if), rate, mode, aggregate)
 
 
+def unknown_override_events(spec: PolicySpec) -> list[tuple[str, str]]:
+    """(destination, event section) for every override of an event section
+    the base policy does not have: an override cannot make an event known."""
+    return [
+        (destination, name)
+        for destination, override in spec.destinations.items()
+        for name in override.events
+        if name not in spec.events
+    ]
+
+
+def override_event_error(
+    destination: str,
+    name: str,
+    source: str,
+    where: tuple[int, int] | None = None,
+) -> ConfigError:
+    return ConfigError(
+        f"destinations.{destination}.events: {name!r} is not a section of "
+        "the policy's events; an override only changes the property rules "
+        "of a section the policy has",
+        path=source,
+        line=where[0] if where else None,
+        column=where[1] if where else None,
+        fix=f"add {name!r} under events, or remove it from the override",
+    )
+
+
+def merged_spec(spec: PolicySpec, override: DestinationOverrideSpec) -> PolicySpec:
+    """The base policy with one destination's property rules merged over
+    each section's own (an override rule replaces the base rule for its
+    property whole, nested rules included), and no overrides of its own."""
+
+    def merge(section: Any, over: OverrideRulesSpec) -> Any:
+        if not over.properties:
+            return section
+        properties = {**section.properties, **over.properties}
+        return section.model_copy(update={"properties": properties})
+
+    events = dict(spec.events)
+    for name, over in override.events.items():
+        events[name] = merge(spec.events[name], over)
+    return spec.model_copy(
+        update={
+            "all_events": merge(spec.all_events, override.all_events),
+            "events": events,
+            "profiles": merge(spec.profiles, override.profiles),
+            "groups": merge(spec.groups, override.groups),
+            "destinations": {},
+        }
+    )
+
+
+def _has_rules(override: DestinationOverrideSpec) -> bool:
+    sections = [override.all_events, override.profiles, override.groups]
+    sections.extend(override.events.values())
+    return any(section.properties for section in sections)
+
+
 def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
+    unknown = unknown_override_events(spec)
+    if unknown:
+        raise override_event_error(*unknown[0], source)
+    for_destination = {
+        name: compile_policy(merged_spec(spec, override), source)
+        for name, override in spec.destinations.items()
+        if _has_rules(override)
+    }
     defaults = spec.defaults
     default_params = _globs_to_regex(defaults.url_keep_params)
     policy_mode = Mode(spec.mode)
@@ -295,6 +371,7 @@ def compile_policy(spec: PolicySpec, source: str) -> CompiledPolicy:
             PreviousKey(old.key_id, old.until)
             for old in (spec.hash.previous if spec.hash else ())
         ),
+        for_destination=for_destination,
     )
 
 

@@ -9,7 +9,12 @@ from pydantic import ValidationError
 
 from .. import _yaml
 from ..errors import ConfigError
-from ._compile import CompiledPolicy, compile_policy
+from ._compile import (
+    CompiledPolicy,
+    compile_policy,
+    override_event_error,
+    unknown_override_events,
+)
 from ._model import PolicySpec
 
 
@@ -40,4 +45,9 @@ def parse_policy(text: str, source: str = "<policy>") -> CompiledPolicy:
         spec = PolicySpec.model_validate(raw)
     except ValidationError as exc:
         raise _yaml.validation_error(exc, marks, source) from None
+    unknown = unknown_override_events(spec)
+    if unknown:
+        destination, name = unknown[0]
+        where = _yaml.locate(marks, ("destinations", destination, "events", name))
+        raise override_event_error(destination, name, source, where)
     return compile_policy(spec, source)

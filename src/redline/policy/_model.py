@@ -435,10 +435,32 @@ class DefaultsSpec(_Spec):
         return value
 
 
+class OverrideRulesSpec(_Spec):
+    """The property rules one section of a destination override replaces;
+    nothing else of a section can be overridden."""
+
+    properties: dict[str, RuleOrName] = Field(default_factory=dict)
+
+
+class DestinationOverrideSpec(_Spec):
+    """Stricter (or other) property rules for the events forwarded to one
+    destination. Each section's rules are merged over the base policy's
+    section of the same name, property by property; ``events`` may only
+    name sections the base policy has (an override cannot make an unknown
+    event known). Defaults, the hash key, ``drop_if``, ``sample``,
+    ``aggregate`` and ``mode`` all come from the base policy."""
+
+    all_events: OverrideRulesSpec = OverrideRulesSpec()
+    events: dict[str, OverrideRulesSpec] = Field(default_factory=dict)
+    profiles: OverrideRulesSpec = OverrideRulesSpec()
+    groups: OverrideRulesSpec = OverrideRulesSpec()
+
+
 class PolicySpec(_Spec):
     """A whole policy. ``mode: report`` makes it forward events as they
     came and only report what enforcement would change; events may set
-    their own ``mode``."""
+    their own ``mode``. ``destinations`` holds per-destination overrides,
+    keyed by the destination names of the gateway's config."""
 
     version: Literal[1]
     mode: ModeName = "enforce"
@@ -448,6 +470,9 @@ class PolicySpec(_Spec):
     events: dict[str, EventRulesSpec] = Field(default_factory=dict)
     profiles: RulesSpec = RulesSpec()
     groups: RulesSpec = RulesSpec()
+    destinations: dict[_PROPERTY_NAME, DestinationOverrideSpec] = Field(
+        default_factory=dict
+    )
 
 
 KeepSpec.model_rebuild()
