@@ -8,6 +8,8 @@ line and column.
 
 from __future__ import annotations
 
+import os
+import pathlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +19,18 @@ from .errors import ConfigError
 
 Path = tuple[str | int, ...]
 Marks = dict[Path, tuple[int, int]]
+Path_ = str | os.PathLike[str]
+
+
+def read(path: Path_, what: str, fix: str) -> str:
+    """The text of the file at ``path``, or a :class:`ConfigError` naming it
+    (``what``: "policy file", "config file"...)."""
+    try:
+        return pathlib.Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read {what} ({exc.strerror})", path=str(path), fix=fix
+        ) from None
 
 
 def load(text: str, source: str) -> tuple[Any, Marks]:

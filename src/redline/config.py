@@ -223,14 +223,7 @@ def load(
     else:
         file = Path(path)
         source = str(file)
-        try:
-            text = file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot read config file ({exc.strerror})",
-                path=source,
-                fix="pass an existing file to --config",
-            ) from None
+        text = _yaml.read(file, "config file", "pass an existing file to --config")
         base = file.resolve().parent
     raw, marks = _yaml.load(text, source)
     if raw is None:

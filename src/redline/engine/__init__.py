@@ -571,24 +571,36 @@ class _Walk:
         if isinstance(value, list | dict) and depth >= _MAX_DEPTH:
             self.note(path, "drop", "TOO_DEEP")
             return None, False
+        if isinstance(value, list | dict):
+            return self.each(
+                value,
+                path,
+                lambda item, at: self.leaves(item, at, depth + 1, rule, leaf),
+            )
+        return leaf(self, value, path, rule)
+
+    def each(
+        self,
+        value: list[Any] | dict[str, Any],
+        path: str,
+        visit: Callable[[Any, str], tuple[Any, bool]],
+    ) -> tuple[Any, bool]:
+        """``visit`` applied to every item of a list or value of an object
+        (whose keys are scanned); items it drops are left out."""
         if isinstance(value, list):
             items = []
             for item in value:
-                clean, ok = self.leaves(item, path + "[]", depth + 1, rule, leaf)
+                clean, ok = visit(item, path + "[]")
                 if ok:
                     items.append(clean)
             return items, True
-        if isinstance(value, dict):
-            obj = {}
-            for key, item in value.items():
-                clean_key = self.key(key, path + ".<key>")
-                clean, ok = self.leaves(
-                    item, f"{path}.{clean_key}", depth + 1, rule, leaf
-                )
-                if ok:
-                    obj[clean_key] = clean
-            return obj, True
-        return leaf(self, value, path, rule)
+        obj = {}
+        for key, item in value.items():
+            clean_key = self.key(key, path + ".<key>")
+            clean, ok = visit(item, f"{path}.{clean_key}")
+            if ok:
+                obj[clean_key] = clean
+        return obj, True
 
     def scan(self, text: str, path: str) -> tuple[Any, bool]:
         """A string a transform made, through the detectors."""
@@ -667,23 +679,12 @@ class _Walk:
                 self.note(path, "drop", "TOO_DEEP")
                 return None, False
             return value, True
-        if isinstance(value, list):
-            items = []
-            for item in value:
-                clean, ok = self.net(item, path + "[]", force_redact, depth + 1)
-                if ok:
-                    items.append(clean)
-            return items, True
-        if isinstance(value, dict):
-            obj = {}
-            for key, item in value.items():
-                clean_key = self.key(key, path + ".<key>")
-                clean, ok = self.net(
-                    item, f"{path}.{clean_key}", force_redact, depth + 1
-                )
-                if ok:
-                    obj[clean_key] = clean
-            return obj, True
+        if isinstance(value, list | dict):
+            return self.each(
+                value,
+                path,
+                lambda item, at: self.net(item, at, force_redact, depth + 1),
+            )
         return value, True
 
     def verdict(

@@ -103,14 +103,7 @@ def cases_path_for(policy: Path) -> Path:
 def load_cases(path: Path) -> CasesSpec:
     """Read and validate a case file; errors name file, line and column."""
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read test cases ({exc.strerror})",
-            path=source,
-            fix="check the path given with --cases",
-        ) from None
+    text = _yaml.read(path, "test cases", "check the path given with --cases")
     raw, marks = _yaml.load(text, source)
     if not isinstance(raw, dict):
         raise ConfigError(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -19,17 +18,8 @@ from ._model import PolicySpec
 
 
 def load_policy(path: str | os.PathLike[str]) -> CompiledPolicy:
-    file = Path(path)
-    source = str(file)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read policy file ({exc.strerror})",
-            path=source,
-            fix="check the path given as the policy",
-        ) from None
-    return parse_policy(text, source)
+    text = _yaml.read(path, "policy file", "check the path given as the policy")
+    return parse_policy(text, str(path))
 
 
 def parse_policy(text: str, source: str = "<policy>") -> CompiledPolicy:
