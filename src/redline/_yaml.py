@@ -131,10 +131,17 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     else:
         message = f"{field}: {_plain(first['msg'])}"
         fix = _FIXES.get(kind)
-        expected = (first.get("ctx") or {}).get("expected")
+        ctx = first.get("ctx") or {}
+        expected = ctx.get("expected")
         if kind in ("literal_error", "enum") and expected:
             message = f"{field}: not one of the allowed values"
             fix = f"write one of {expected}"
+            if "'keep'" in expected:
+                fix += _MAPPING_ACTIONS
+        elif kind == "union_tag_invalid":
+            name = str(ctx.get("discriminator", "tag")).strip("'")
+            message = f"{field}: unknown {name} {ctx.get('tag')!r}"
+            fix = f"write one of {ctx.get('expected_tags')}"
     return ConfigError(
         message,
         path=source,
@@ -165,6 +172,13 @@ _FIXES = {
     "too_short": "give at least one entry",
     "value_error": None,
 }
+
+
+# actions with settings have no bare form; say so where bare names are listed
+_MAPPING_ACTIONS = (
+    ", or a mapping for the actions with settings, "
+    "e.g. {action: mask, keep_last: 4} (see docs/policy.md)"
+)
 
 
 def _plain(message: str) -> str:

@@ -207,7 +207,7 @@ def _run_events(engine: Engine, lines: IO[bytes], quiet: bool) -> int:
         if getattr(result, "report_only", False):
             kinds["report mode"] += 1
         if result.event is None:
-            kinds["event dropped"] += 1
+            # counted in the summary's "dropped", not among the properties
             if not quiet:
                 click.echo(f"line {number}: {_name(engine, event.name)}: event dropped")
             continue

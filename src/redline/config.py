@@ -50,7 +50,7 @@ class SecretSpec(_Spec):
             if not value:
                 raise ConfigError(
                     f"{where}: environment variable {self.env} is not set",
-                    fix=f"export {self.env} before starting Redline",
+                    fix=f"export {self.env} first",
                 )
             return Sensitive(value.strip())
         assert self.file is not None

@@ -17,6 +17,8 @@ import os
 import secrets
 from pathlib import Path
 
+from . import _yaml
+from .config import SecretSpec
 from .engine import Hasher
 from .engine._hash import Today
 from .errors import ConfigError
@@ -40,26 +42,63 @@ def hasher_for(
     key (``redline sanitize`` without a configured key)."""
     spec = policy.spec.hash
     if spec is not None:
+        previous = []
+        for i, old in enumerate(spec.previous):
+            where: tuple[str | int, ...] = ("hash", "previous", i, "key")
+            secret = _resolve(policy, old.key, base, where)
+            previous.append((_hasher(policy, old.key_id, secret, where), old.until))
+        key = _resolve(policy, spec.key, base, ("hash", "key"))
         try:
-            previous = [
-                (
-                    Hasher(
-                        old.key_id,
-                        old.key.resolve(base, f"hash.previous[{i}].key"),
-                    ),
-                    old.until,
-                )
-                for i, old in enumerate(spec.previous)
-            ]
-            key = spec.key.resolve(base, "hash.key")
             return Hasher(spec.key_id, key, previous=previous, today=today)
         except ValueError as exc:
-            raise ConfigError(
-                str(exc), path=policy.source, fix="use a random key of 32 bytes or more"
-            ) from None
+            raise _at(policy, ("hash", "key"), str(exc), _KEY_FIX) from None
     if data_dir is None:
         return Hasher("ephemeral", Sensitive(secrets.token_hex(32)))
     return Hasher(LOCAL_KEY_ID, _local_key(data_dir))
+
+
+_KEY_FIX = "use a random key of 32 bytes or more"
+
+
+def _resolve(
+    policy: CompiledPolicy, secret: SecretSpec, base: Path, where: tuple[str | int, ...]
+) -> Sensitive[str]:
+    label = "".join(
+        f"[{part}]" if isinstance(part, int) else f".{part}" for part in where
+    ).lstrip(".")
+    try:
+        return secret.resolve(base, label)
+    except ConfigError as exc:
+        raise _at(policy, where, exc.reason, exc.fix) from None
+
+
+def _hasher(
+    policy: CompiledPolicy,
+    key_id: str,
+    key: Sensitive[str],
+    where: tuple[str | int, ...],
+) -> Hasher:
+    try:
+        return Hasher(key_id, key)
+    except ValueError as exc:
+        raise _at(policy, where, str(exc), _KEY_FIX) from None
+
+
+def _at(
+    policy: CompiledPolicy, where: tuple[str | int, ...], message: str, fix: str | None
+) -> ConfigError:
+    """An error about a key, at its line in the policy file when it can be read."""
+    line = column = None
+    try:
+        _, marks = _yaml.load(
+            Path(policy.source).read_text(encoding="utf-8"), policy.source
+        )
+        found = _yaml.locate(marks, where)
+        if found is not None:
+            line, column = found
+    except (OSError, ConfigError):
+        pass
+    return ConfigError(message, path=policy.source, line=line, column=column, fix=fix)
 
 
 def _local_key(data_dir: Path) -> Sensitive[str]:
