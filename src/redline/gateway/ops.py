@@ -97,7 +97,8 @@ class _SqliteSampler:
             out = []
             for route in sorted(set(self._routes) | set(dead)):
                 (depth,) = conn.execute(
-                    "SELECT COUNT(*) FROM outbox WHERE route = ?", (route,)
+                    "SELECT COALESCE(SUM(waiting), 0) FROM outbox WHERE route = ?",
+                    (route,),
                 ).fetchone()
                 age = None
                 if depth:

@@ -42,6 +42,15 @@ or ``async with SqliteOutbox(path) as outbox: ...``. ``start`` (called by
 both) opens the file, creates the schema and counts the stored records; every
 method must then be called from the loop that called ``start``.
 
+Storage. The records of one ``append`` call are stored per route as one row,
+a *segment*: their insert ids, their payloads packed together, and which of
+them are already gone. One row per request rather than one per event is what
+makes the outbox cheap next to the request path: a batch of 50 events costs
+one insert, one lease read and one delete. A record's id is its segment's id
+shifted left by 16 bits plus its index; a retry of part of a segment moves
+those records into a segment of their own, so due times and attempts stay
+per record as the protocol promises.
+
 Order: ``lease`` hands out a route's due records by due time, then by id.
 Fresh records are due when appended, so they come out oldest first; a
 retried record takes its place again when its delay is over.
@@ -61,11 +70,14 @@ import dataclasses
 import logging
 import queue
 import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Generic, Literal, TypeVar
+
+import orjson
 
 from ..errors import OutboxFull, RedlineError
 from ._base import DeadLetter, Entry, Leased, RouteStats
@@ -85,18 +97,26 @@ Listener = Callable[[set[str]], None]
 
 _SYNCHRONOUS: Final[dict[str, str]] = {"power": "FULL", "process": "NORMAL"}
 _BUSY_TIMEOUT_MS: Final = 5_000
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
 # the seconds an OutboxFull tells clients to wait
 FULL_RETRY_AFTER_SECONDS: Final = 5
 # the most queued calls one transaction takes, to bound its latency
 _MAX_CALLS_PER_TRANSACTION: Final = 4_096
 
+# a record id is its segment's id << _INDEX_BITS | its index in the segment
+_INDEX_BITS: Final = 16
+_MAX_SEGMENT: Final = 1 << _INDEX_BITS
+_INDEX_MASK: Final = _MAX_SEGMENT - 1
+
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     route TEXT NOT NULL,
-    insert_id TEXT NOT NULL,
-    payload BLOB NOT NULL,
+    insert_ids BLOB NOT NULL,
+    records BLOB NOT NULL,
+    size INT NOT NULL,
+    waiting INT NOT NULL,
+    gone BLOB,
     attempts INT NOT NULL DEFAULT 0,
     not_before REAL NOT NULL,
     enqueued_at REAL NOT NULL,
@@ -116,9 +136,126 @@ CREATE INDEX IF NOT EXISTS dead_letters_route ON dead_letters (route, id);
 """
 
 _INSERT: Final = (
-    "INSERT INTO outbox (route, insert_id, payload, attempts, not_before,"
-    " enqueued_at) VALUES (?, ?, ?, 0, ?, ?)"
+    "INSERT INTO outbox (route, insert_ids, records, size, waiting, attempts,"
+    " not_before, enqueued_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_SEGMENT: Final = (
+    "SELECT route, insert_ids, records, size, waiting, gone, attempts,"
+    " enqueued_at FROM outbox WHERE id = ?"
+)
+
+
+# --- segments ----------------------------------------------------------------
+
+
+def _pack(payloads: Sequence[bytes]) -> bytes:
+    """Payloads as one blob: their lengths (uint32 LE), then their bytes."""
+    return struct.pack(f"<{len(payloads)}I", *map(len, payloads)) + b"".join(payloads)
+
+
+def _unpack(blob: bytes, size: int) -> list[bytes]:
+    lengths = struct.unpack_from(f"<{size}I", blob)
+    out = []
+    at = 4 * size
+    view = memoryview(blob)
+    for length in lengths:
+        out.append(bytes(view[at : at + length]))
+        at += length
+    return out
+
+
+def _gone(value: bytes | None) -> set[int]:
+    return set(orjson.loads(value)) if value else set()
+
+
+def _segments(
+    route: str, insert_ids: Sequence[str], payloads: Sequence[bytes]
+) -> Iterable[tuple[str, bytes, bytes, int]]:
+    """(route, insert ids, packed records, size) rows of at most
+    ``_MAX_SEGMENT`` records each."""
+    for at in range(0, len(insert_ids), _MAX_SEGMENT):
+        ids = insert_ids[at : at + _MAX_SEGMENT]
+        yield (
+            route,
+            orjson.dumps(list(ids)),
+            _pack(payloads[at : at + _MAX_SEGMENT]),
+            len(ids),
+        )
+
+
+def _insert_segments(
+    conn: sqlite3.Connection,
+    route: str,
+    insert_ids: Sequence[str],
+    payloads: Sequence[bytes],
+    *,
+    attempts: int,
+    not_before: float,
+    enqueued_at: float,
+    last_error: str | None = None,
+) -> None:
+    conn.executemany(
+        _INSERT,
+        [
+            (r, ids, blob, size, size, attempts, not_before, enqueued_at, last_error)
+            for r, ids, blob, size in _segments(route, insert_ids, payloads)
+        ],
+    )
+
+
+def _by_segment(ids: Iterable[int]) -> dict[int, set[int]]:
+    out: dict[int, set[int]] = {}
+    for id_ in ids:
+        out.setdefault(id_ >> _INDEX_BITS, set()).add(id_ & _INDEX_MASK)
+    return out
+
+
+@dataclasses.dataclass(slots=True)
+class _Segment:
+    id: int
+    route: str
+    insert_ids: list[str]
+    records: bytes
+    size: int
+    waiting: int
+    gone: set[int]
+    attempts: int
+    enqueued_at: float
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection, id_: int) -> _Segment | None:
+        row = conn.execute(_SEGMENT, (id_,)).fetchone()
+        if row is None:
+            return None
+        route, ids, records, size, waiting, gone, attempts, enqueued_at = row
+        return cls(
+            id_,
+            route,
+            orjson.loads(ids),
+            records,
+            size,
+            waiting,
+            _gone(gone),
+            attempts,
+            enqueued_at,
+        )
+
+    def present(self, indexes: Iterable[int]) -> list[int]:
+        """Of ``indexes``, those still waiting in this segment, in order."""
+        return sorted(i for i in indexes if 0 <= i < self.size and i not in self.gone)
+
+    def remove(self, conn: sqlite3.Connection, indexes: list[int]) -> None:
+        """Mark ``indexes`` (all present) gone; delete the row when empty."""
+        self.gone.update(indexes)
+        self.waiting -= len(indexes)
+        if self.waiting <= 0:
+            conn.execute("DELETE FROM outbox WHERE id = ?", (self.id,))
+        else:
+            conn.execute(
+                "UPDATE outbox SET waiting = ?, gone = ? WHERE id = ?",
+                (self.waiting, orjson.dumps(sorted(self.gone)), self.id),
+            )
+
 
 T = TypeVar("T")
 
@@ -180,12 +317,22 @@ class _Append(_Call[None]):
 
     def _insert(self, writer: _Writer) -> _Done[None]:
         now = writer.clock()
-        writer.conn.executemany(
-            _INSERT,
-            [(e.route, e.insert_id, e.payload, now, now) for e in self.entries],
-        )
-        routes = frozenset(e.route for e in self.entries)
-        return _Done(None, len(self.entries), routes)
+        by_route: dict[str, tuple[list[str], list[bytes]]] = {}
+        for e in self.entries:
+            ids, payloads = by_route.setdefault(e.route, ([], []))
+            ids.append(e.insert_id)
+            payloads.append(e.payload)
+        for route, (ids, payloads) in by_route.items():
+            _insert_segments(
+                writer.conn,
+                route,
+                ids,
+                payloads,
+                attempts=0,
+                not_before=now,
+                enqueued_at=now,
+            )
+        return _Done(None, len(self.entries), frozenset(by_route))
 
 
 _STOP: Final = object()
@@ -224,17 +371,39 @@ class _Lease(_Call[list[Leased]]):
     def _select(self, w: _Writer) -> _Done[list[Leased]]:
         route = self.route
         held = w.leased.get(route, set())
-        rows = w.conn.execute(
-            "SELECT id, insert_id, payload, attempts, enqueued_at FROM outbox"
-            " WHERE route = ? AND not_before <= ?"
-            " ORDER BY not_before, id LIMIT ?",
-            (route, w.clock(), self.limit + len(held)),
-        ).fetchall()
-        out = [
-            Leased(id_, route, insert_id, bytes(payload), attempts, enqueued_at)
-            for id_, insert_id, payload, attempts, enqueued_at in rows
-            if id_ not in held
-        ][: self.limit]
+        out: list[Leased] = []
+        cursor = w.conn.execute(
+            "SELECT id, insert_ids, records, size, gone, attempts, enqueued_at"
+            " FROM outbox WHERE route = ? AND not_before <= ?"
+            " ORDER BY not_before, id",
+            (route, w.clock()),
+        )
+        try:
+            for seg_id, ids, records, size, gone, attempts, enqueued_at in cursor:
+                base = seg_id << _INDEX_BITS
+                skip = _gone(gone)
+                wanted = [
+                    i for i in range(size) if i not in skip and (base | i) not in held
+                ]
+                if not wanted:
+                    continue
+                insert_ids = orjson.loads(ids)
+                payloads = _unpack(records, size)
+                for i in wanted[: self.limit - len(out)]:
+                    out.append(
+                        Leased(
+                            base | i,
+                            route,
+                            insert_ids[i],
+                            payloads[i],
+                            attempts,
+                            enqueued_at,
+                        )
+                    )
+                if len(out) >= self.limit:
+                    break
+        finally:
+            cursor.close()
         if out:
             held = w.leased.setdefault(route, set())
             for leased in out:
@@ -249,10 +418,16 @@ def _ack(ids: Sequence[int]) -> Callable[[_Writer], _Done[None]]:
         # released first: if this fails the records are due again rather
         # than held for ever (at least once, never lost)
         w.release(ids)
-        cur = w.conn.executemany(
-            "DELETE FROM outbox WHERE id = ?", [(id_,) for id_ in ids]
-        )
-        return _Done(None, -cur.rowcount)
+        removed = 0
+        for seg_id, indexes in _by_segment(ids).items():
+            segment = _Segment.load(w.conn, seg_id)
+            if segment is None:
+                continue
+            present = segment.present(indexes)
+            if present:
+                segment.remove(w.conn, present)
+                removed += len(present)
+        return _Done(None, -removed)
 
     return run
 
@@ -263,11 +438,34 @@ def _retry(
     def run(w: _Writer) -> _Done[None]:
         w.release(ids)
         not_before = w.clock() + max(delay, 0.0)
-        w.conn.executemany(
-            "UPDATE outbox SET attempts = attempts + 1, not_before = ?,"
-            " last_error = ? WHERE id = ?",
-            [(not_before, reason, id_) for id_ in ids],
-        )
+        for seg_id, indexes in _by_segment(ids).items():
+            segment = _Segment.load(w.conn, seg_id)
+            if segment is None:
+                continue
+            present = segment.present(indexes)
+            if not present:
+                continue
+            if len(present) == segment.waiting:
+                w.conn.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, not_before = ?,"
+                    " last_error = ? WHERE id = ?",
+                    (not_before, reason, seg_id),
+                )
+                continue
+            # part of the segment: those records move to a segment of their
+            # own with their own due time and attempts
+            payloads = _unpack(segment.records, segment.size)
+            _insert_segments(
+                w.conn,
+                segment.route,
+                [segment.insert_ids[i] for i in present],
+                [payloads[i] for i in present],
+                attempts=segment.attempts + 1,
+                not_before=not_before,
+                enqueued_at=segment.enqueued_at,
+                last_error=reason,
+            )
+            segment.remove(w.conn, present)
         return _Done(None)
 
     return run
@@ -277,17 +475,34 @@ def _bury(ids: Sequence[int], reason: str) -> Callable[[_Writer], _Done[None]]:
     def run(w: _Writer) -> _Done[None]:
         w.release(ids)
         now = w.clock()
-        w.conn.executemany(
-            "INSERT INTO dead_letters"
-            " (route, insert_id, payload, reason, attempts, failed_at)"
-            " SELECT route, insert_id, payload, ?, attempts + 1, ?"
-            " FROM outbox WHERE id = ?",
-            [(reason, now, id_) for id_ in ids],
-        )
-        cur = w.conn.executemany(
-            "DELETE FROM outbox WHERE id = ?", [(id_,) for id_ in ids]
-        )
-        return _Done(None, -cur.rowcount)
+        removed = 0
+        for seg_id, indexes in _by_segment(ids).items():
+            segment = _Segment.load(w.conn, seg_id)
+            if segment is None:
+                continue
+            present = segment.present(indexes)
+            if not present:
+                continue
+            payloads = _unpack(segment.records, segment.size)
+            w.conn.executemany(
+                "INSERT INTO dead_letters"
+                " (route, insert_id, payload, reason, attempts, failed_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        segment.route,
+                        segment.insert_ids[i],
+                        payloads[i],
+                        reason,
+                        segment.attempts + 1,
+                        now,
+                    )
+                    for i in present
+                ],
+            )
+            segment.remove(w.conn, present)
+            removed += len(present)
+        return _Done(None, -removed)
 
     return run
 
@@ -296,21 +511,22 @@ def _replay(
     conn: sqlite3.Connection, route: str | None, now: float
 ) -> tuple[int, frozenset[str]]:
     where, args = ("WHERE route = ?", (route,)) if route is not None else ("", ())
-    routes = frozenset(
-        r
-        for (r,) in conn.execute(
-            f"SELECT DISTINCT route FROM dead_letters {where}", args
+    by_route: dict[str, tuple[list[str], list[bytes]]] = {}
+    for r, insert_id, payload in conn.execute(
+        f"SELECT route, insert_id, payload FROM dead_letters {where} ORDER BY id",
+        args,
+    ):
+        ids, payloads = by_route.setdefault(r, ([], []))
+        ids.append(insert_id)
+        payloads.append(bytes(payload))
+    count = 0
+    for r, (ids, payloads) in by_route.items():
+        _insert_segments(
+            conn, r, ids, payloads, attempts=0, not_before=now, enqueued_at=now
         )
-    )
-    cur = conn.execute(
-        "INSERT INTO outbox (route, insert_id, payload, attempts, not_before,"
-        " enqueued_at) SELECT route, insert_id, payload, 0, ?, ?"
-        f" FROM dead_letters {where} ORDER BY id",
-        (now, now, *args),
-    )
-    count = cur.rowcount
+        count += len(ids)
     conn.execute(f"DELETE FROM dead_letters {where}", args)
-    return count, routes
+    return count, frozenset(by_route)
 
 
 def _replay_call(route: str | None) -> Callable[[_Writer], _Done[int]]:
@@ -576,7 +792,9 @@ class SqliteOutbox:
     def _run(self, ready: asyncio.Future[int]) -> None:
         try:
             conn = self._open_writer()
-            depth = conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+            depth = conn.execute(
+                "SELECT COALESCE(SUM(waiting), 0) FROM outbox"
+            ).fetchone()[0]
         except Exception as exc:
             error = _unavailable("open", exc)
             error.__cause__ = exc
@@ -610,6 +828,8 @@ class SqliteOutbox:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
             if version > _SCHEMA_VERSION:
                 raise sqlite3.DatabaseError("outbox schema is newer than this Redline")
+            if version == 1:
+                _upgrade_from_1(conn)
             conn.executescript(
                 f"BEGIN; {_SCHEMA} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;"
             )
@@ -712,6 +932,39 @@ class SqliteOutbox:
         )
 
 
+def _upgrade_from_1(conn: sqlite3.Connection) -> None:
+    """Schema 1 kept one row per record: each becomes a segment of one."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("DROP INDEX IF EXISTS outbox_due")
+        conn.execute("ALTER TABLE outbox RENAME TO outbox_v1")
+        for statement in _SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        rows = conn.execute(
+            "SELECT route, insert_id, payload, attempts, not_before, enqueued_at,"
+            " last_error FROM outbox_v1 ORDER BY id"
+        )
+        for route, insert_id, payload, attempts, not_before, enqueued, error in rows:
+            _insert_segments(
+                conn,
+                route,
+                [insert_id],
+                [bytes(payload)],
+                attempts=attempts,
+                not_before=not_before,
+                enqueued_at=enqueued,
+                last_error=error,
+            )
+        conn.execute("DROP TABLE outbox_v1")
+        conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    logger.info("outbox schema upgraded from version 1")
+
+
 # --- plain helpers for the CLI ---------------------------------------------
 
 
@@ -748,7 +1001,7 @@ def read_stats(path: Path, *, now: float | None = None) -> list[RouteStats]:
     try:
         conn.execute("BEGIN")
         waiting = conn.execute(
-            "SELECT route, COUNT(*), MIN(enqueued_at) FROM outbox GROUP BY route"
+            "SELECT route, SUM(waiting), MIN(enqueued_at) FROM outbox GROUP BY route"
         ).fetchall()
         dead = dict(
             conn.execute(
