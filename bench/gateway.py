@@ -67,6 +67,24 @@ def _wait(url: str) -> None:
     raise SystemExit(f"server at {url} did not start")
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process, all its threads (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _settled_cpu(pid: int) -> float:
+    """The process's CPU time once it has gone idle (its forwarder has
+    drained the outbox), so the work left after the load stopped counts."""
+    last = _cpu_seconds(pid)
+    while True:
+        time.sleep(0.5)
+        now = _cpu_seconds(pid)
+        if now - last < 0.02:
+            return now
+        last = now
+
+
 def _measure(
     url: str, bodies: list[bytes], seconds: float, rate: float | None
 ) -> Figures:
@@ -95,7 +113,8 @@ def main() -> None:
         "projects: {demo: {ingest_keys: [demo], forward: [{destination: local}]}}\n"
     )
     (work / "bare.py").write_text(BARE_APP)
-    env = {**os.environ, "PYTHONPATH": str(work)}
+    path = [str(work), os.environ.get("PYTHONPATH", "")]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, path))}
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     gateway = subprocess.Popen(
         [sys.executable, "-m", "redline.cli", "serve", "--config", str(config)],
@@ -126,9 +145,14 @@ def main() -> None:
         # warm up both
         _measure(gw_url + "/track?verbose=1", bodies, 1.0, None)
         _measure(bare_url + "/track", bodies, 1.0, None)
+        cpu_floor_before = _settled_cpu(bare.pid)
 
         floor = _measure(bare_url + "/track", bodies, args.seconds, None)
+        floor_cpu = _settled_cpu(bare.pid)
+        cpu_before = _settled_cpu(gateway.pid)
         full = _measure(gw_url + "/track?verbose=1", bodies, args.seconds, None)
+        cpu_per_event = (_settled_cpu(gateway.pid) - cpu_before) / full.events
+        floor_cpu_per_event = (floor_cpu - cpu_floor_before) / floor.events
         half_rate = full.events_per_second / 2 / BATCH
         at_half = _measure(gw_url + "/track?verbose=1", bodies, args.seconds, half_rate)
         bare_half = _measure(bare_url + "/track", bodies, args.seconds, half_rate)
@@ -153,6 +177,15 @@ def main() -> None:
     print(at_target.line(f"redline @ {target_rate * BATCH:,.0f} ev/s"))
     ratio = full.events_per_second / floor.events_per_second
     print(f"gateway / floor throughput ratio: {ratio:.2f}")
+    # CPU time per event counts all the gateway's work for an event (decode,
+    # policy, outbox, forwarding to the local store), including what its
+    # forwarder did after the load stopped; it is steadier than wall-clock
+    # rates on a busy machine
+    print(
+        f"CPU per event: gateway {cpu_per_event * 1e6:.1f} us, "
+        f"floor {floor_cpu_per_event * 1e6:.1f} us "
+        f"(one core's capacity: {1 / cpu_per_event:,.0f} events/s)"
+    )
 
 
 if __name__ == "__main__":
