@@ -1,0 +1,182 @@
+"""The two servers a browser test needs besides the gateway and the
+stand-ins: a static site that serves the test pages and the SDK bundles
+installed from the npm registry, and a recorder in front of the gateway
+that keeps every request the browser made, exactly as it arrived.
+
+The recorder sits inside the gateway's own server (an ASGI wrapper), so it
+sees what a browser sends while a page unloads (``sendBeacon``), which the
+browser's own request events do not report reliably once the page is gone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.server
+import threading
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness import GatewayThread
+from redline import config as config_mod
+
+REPO = Path(__file__).resolve().parents[2]
+NODE_MODULES = REPO / "node_modules"
+PAGES = Path(__file__).resolve().parent / "pages"
+
+# URL path -> the file under node_modules it serves (the packages' own
+# browser builds, as a site would host them)
+BUNDLES = {
+    "/sdk/mixpanel-browser.js": "mixpanel-browser/dist/mixpanel.umd.js",
+    "/sdk/posthog-js.js": "posthog-js/dist/array.full.js",
+}
+# URL path -> page; any query string is the page's business
+ROUTES = {
+    "/mixpanel/reset": "mixpanel.html",
+    "/posthog/reset": "posthog.html",
+    "/leave": "leave.html",
+}
+
+
+def missing_bundles() -> list[str]:
+    return [p for p in BUNDLES.values() if not (NODE_MODULES / p).is_file()]
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        path = urlsplit(self.path).path
+        if path in BUNDLES:
+            self._send(NODE_MODULES / BUNDLES[path], "text/javascript")
+        elif path in ROUTES:
+            self._send(PAGES / ROUTES[path], "text/html; charset=utf-8")
+        elif path == "/favicon.ico":
+            # browsers ask for one; a 404 would show as a console error
+            self.send_response(204)
+            self.end_headers()
+        else:
+            self.send_error(404)
+
+    def _send(self, file: Path, media_type: str) -> None:
+        body = file.read_bytes()
+        self.send_response(200)
+        self.send_header("content-type", media_type)
+        self.send_header("content-length", str(len(body)))
+        self.send_header("cache-control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the pages' URLs hold the canaries: keep them out of output
+
+
+class Site:
+    """The test pages on 127.0.0.1, another origin than the gateway's."""
+
+    def __init__(self) -> None:
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="browser-site", daemon=True
+        )
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def __enter__(self) -> Site:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+@dataclasses.dataclass(frozen=True)
+class Seen:
+    """One request the gateway received, and the status it answered."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    status: int
+    at: float  # time.monotonic()
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class _Recorder:
+    def __init__(self, inner: App) -> None:
+        self.inner = inner
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        status = 0
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.inner(scope, replay, watch)
+        finally:
+            seen = Seen(
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+                body=body,
+                status=status,
+                at=time.monotonic(),
+            )
+            with self._lock:
+                self.seen.append(seen)
+
+
+class RecordedGateway(GatewayThread):
+    """A real gateway in a thread whose every request is kept in
+    :attr:`seen` (the gateway code is untouched: the recorder wraps the
+    app the server runs)."""
+
+    def __init__(self, config_path: Path) -> None:
+        super().__init__(config_mod.load(config_path))
+        self._recorder = _Recorder(self.server.config.app)
+        self.server.config.app = self._recorder
+
+    @property
+    def seen(self) -> list[Seen]:
+        with self._recorder._lock:
+            return list(self._recorder.seen)
+
+    def __enter__(self) -> RecordedGateway:
+        super().__enter__()
+        return self
