@@ -37,6 +37,7 @@ from ._base import Destination
 from ._partial import PartialDelivery
 from .local import LocalStore, LocalStoreDestination
 from .mixpanel import MixpanelDestination
+from .posthog import PostHogDestination
 
 __all__ = ["DeliveryCounters", "Forwarder", "build_destinations"]
 
@@ -401,6 +402,8 @@ def build_destinations(config: Config, store: LocalStore) -> dict[str, Destinati
                     project.name,
                     max_batch=spec.max_batch if explicit else LOCAL_MAX_BATCH,
                 )
+            elif spec.type == "posthog":
+                destinations[route] = PostHogDestination(upstream)
             else:
                 destinations[route] = MixpanelDestination(upstream)
     return destinations
