@@ -40,6 +40,14 @@ ROUTES = {
 }
 
 
+def locked_version(package: str) -> str:
+    """The version of an npm package that package-lock.json pins."""
+    import json
+
+    lock = json.loads((REPO / "package-lock.json").read_text())
+    return str(lock["packages"][f"node_modules/{package}"]["version"])
+
+
 def missing_bundles() -> list[str]:
     return [p for p in BUNDLES.values() if not (NODE_MODULES / p).is_file()]
 
@@ -180,3 +188,37 @@ class RecordedGateway(GatewayThread):
     def __enter__(self) -> RecordedGateway:
         super().__enter__()
         return self
+
+
+@dataclasses.dataclass
+class Tab:
+    """A fresh browser context (empty storage) with one page whose SDK
+    sends to ``gateway_url``, and the errors the page logged."""
+
+    context: Any
+    page: Any
+    errors: list[str]
+
+    @classmethod
+    def open(cls, browser: Any, gateway_url: str) -> Tab:
+        import json
+
+        context = browser.new_context()
+        # the pages read the gateway's address from here, so that their URL
+        # holds only what a real page's would
+        context.add_init_script(f"window.REDLINE_GATEWAY = {json.dumps(gateway_url)};")
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on(
+            "console",
+            lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+        )
+        return cls(context, page, errors)
+
+
+def beacon(request: Seen) -> bool:
+    """Whether ``request`` was sent by ``navigator.sendBeacon``: a beacon
+    with a CORS-safelisted body goes out in no-cors mode, where the SDKs'
+    own fetch and XHR calls to another origin are in cors mode."""
+    return request.headers.get("sec-fetch-mode") == "no-cors"

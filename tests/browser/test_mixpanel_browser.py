@@ -26,7 +26,7 @@ from redline.protocols import mixpanel as mp_protocol
 from standins.mixpanel import MixpanelStandin
 
 from . import _planted
-from ._site import RecordedGateway, Seen, Site
+from ._site import RecordedGateway, Seen, Site, Tab, beacon, locked_version
 from .conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -119,15 +119,8 @@ def run(
             policy=POLICY,
         )
         with RecordedGateway(config) as gw:
-            context = chromium.new_context()
-            context.add_init_script(f"window.REDLINE_GATEWAY = {json.dumps(gw.url)};")
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on(
-                "console",
-                lambda m: errors.append(m.text) if m.type == "error" else None,
-            )
+            tab = Tab.open(chromium, gw.url)
+            page = tab.page
 
             page.goto(site.url + PAGE)
             page_text = page.inner_text("body")
@@ -143,7 +136,7 @@ def run(
                 20,
                 "the page view, click, identify and profile update upstream",
             )
-            wait_for(lambda: page.evaluate("flagsState().ready"), 10, "flags to load")
+            wait_for(lambda: page.evaluate("flagsReady()"), 10, "flags to load")
             flags = page.evaluate("flagsState()")
             # ...and the last event by sendBeacon as the page goes away
             page.click("#away")
@@ -155,7 +148,7 @@ def run(
                 20,
                 "the event sent on unload upstream",
             )
-            context.close()
+            tab.context.close()
             # the browser is gone: everything it sent must now drain
             wait_for(
                 lambda: (
@@ -166,7 +159,7 @@ def run(
                 20,
                 "every event the browser sent to be delivered",
             )
-            yield Run(site, gw, upstream, gw.seen, page_text, flags, errors)
+            yield Run(site, gw, upstream, gw.seen, page_text, flags, tab.errors)
 
 
 def test_the_planted_values_are_on_the_page_and_in_what_the_browser_sent(
@@ -231,6 +224,8 @@ def test_the_page_view_keeps_the_page_but_not_its_query(run: Run) -> None:
     assert view["current_page_title"] == "Reset your password"
     assert view["token"] == UPSTREAM_TOKEN
     assert view["ip"] == "127.0.0.0"
+    # the SDK that ran is the one package-lock.json pins
+    assert view["$lib_version"] == locked_version("mixpanel-browser")
 
 
 def test_the_click_keeps_its_words_and_loses_the_phone_number(run: Run) -> None:
@@ -271,15 +266,24 @@ def test_the_unload_event_went_by_beacon_and_arrived(run: Run) -> None:
             for r in _sent([s], "track")
         )
     ]
+    assert beacon(request)
     # a beacon's body is text/plain; the SDK's XHRs send a form
     assert request.headers["content-type"].startswith("text/plain")
     assert request.status == 200
+    xhr = [s for s in run.seen if s.method == "POST" and not beacon(s)]
+    assert xhr, "the SDK's own batches did not go by XHR"
+    assert all(
+        s.headers["content-type"].startswith("application/x-www-form-urlencoded")
+        for s in xhr
+    )
 
 
 def test_the_sdk_keeps_working_against_the_gateway(run: Run) -> None:
     flags = [s for s in run.seen if s.path.strip("/") == "flags"]
     assert flags and all(s.status in (200, 204) for s in flags)
     assert run.flags == {"ready": True, "fallback": "control"}
+    # and nothing else: no session replay, no remote settings
+    assert {s.path for s in run.seen} <= {"/track/", "/engage/", "/flags/"}
     assert [
         (s.method, s.path, s.status) for s in run.seen if not 200 <= s.status < 300
     ] == []
