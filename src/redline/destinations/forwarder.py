@@ -35,9 +35,11 @@ from ..events import Event, from_record
 from ..outbox._base import Leased, Outbox
 from ._base import Destination
 from ._partial import PartialDelivery
+from .amplitude import AmplitudeDestination
 from .local import LocalStore, LocalStoreDestination
 from .mixpanel import MixpanelDestination
 from .posthog import PostHogDestination
+from .segment import SegmentDestination
 
 __all__ = ["DeliveryCounters", "Forwarder", "build_destinations"]
 
@@ -404,6 +406,10 @@ def build_destinations(config: Config, store: LocalStore) -> dict[str, Destinati
                 )
             elif spec.type == "posthog":
                 destinations[route] = PostHogDestination(upstream)
+            elif spec.type == "segment":
+                destinations[route] = SegmentDestination(upstream)
+            elif spec.type == "amplitude":
+                destinations[route] = AmplitudeDestination(upstream)
             else:
                 destinations[route] = MixpanelDestination(upstream)
     return destinations

@@ -13,10 +13,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import RequestError
-from ..protocols import _body, posthog
+from ..protocols import _body, amplitude, posthog, segment
 from ..protocols._vendor import Batch, Response
 
-__all__ = ["AMPLITUDE", "POSTHOG", "VENDOR_ROUTES", "Vendor", "is_amplitude_batch"]
+__all__ = [
+    "AMPLITUDE",
+    "POSTHOG",
+    "SEGMENT",
+    "VENDOR_ROUTES",
+    "Vendor",
+    "is_amplitude_batch",
+]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -31,7 +38,12 @@ class Vendor:
 
 
 POSTHOG = Vendor("posthog", posthog.decode, posthog.respond, posthog.error_response)
-AMPLITUDE = POSTHOG  # replaced below once the Amplitude adapter is registered
+SEGMENT = Vendor(
+    "segment", segment.decode, segment.respond, segment.error_response, True
+)
+AMPLITUDE = Vendor(
+    "amplitude", amplitude.decode, amplitude.respond, amplitude.error_response
+)
 
 
 def _routes() -> list[tuple[str, Vendor, str]]:
@@ -41,6 +53,11 @@ def _routes() -> list[tuple[str, Vendor, str]]:
             continue  # shared with Amplitude: the gateway sniffs the body
         routes.append((path, POSTHOG, endpoint))
         routes.append((path + "/", POSTHOG, endpoint))
+    for path, endpoint in segment.PATHS.items():
+        routes.append((path, SEGMENT, endpoint))
+        routes.append((path + "/", SEGMENT, endpoint))
+    for path in ("/2/httpapi", "/2/httpapi/"):
+        routes.append((path, AMPLITUDE, "httpapi"))
     return routes
 
 
@@ -50,8 +67,6 @@ VENDOR_ROUTES = _routes()
 def is_amplitude_batch(body: bytes, headers: Mapping[str, str]) -> bool:
     """True when a ``/batch`` body is Amplitude's (``{"api_key", "events"}``)
     rather than PostHog's (``{"api_key", "batch"}`` or a list)."""
-    if AMPLITUDE is POSTHOG:
-        return False
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
         content = _body.decompress(body, lowered, limit=max(len(body) * 64, 1 << 20))
