@@ -78,7 +78,7 @@ def test_sdk_events_arrive_sanitised_once(tmp: Path, standin: AmplitudeStandin) 
         client.identify(identify, EventOptions(user_id="jane.doe@example.com"))
         client.track(BaseEvent(event_type="internal_debug_dump", user_id="user-3"))
         client.shutdown()
-        wait_for(lambda: len(standin.events) >= 2)
+        wait_for(lambda: len(standin.events) >= 3)
         time.sleep(0.5)
 
     assert outcomes and set(outcomes) == {200}
@@ -90,11 +90,16 @@ def test_sdk_events_arrive_sanitised_once(tmp: Path, standin: AmplitudeStandin) 
     assert "internal_debug_dump" not in raw
     for request in standin.requests:
         assert json.loads(request.content)["api_key"] == UPSTREAM_KEY
-    # $identify is not in the example policy: the person update goes with it
+    # identify is a profile update: the profile rules apply
     names = sorted(e["event_type"] for e in events)
-    assert names == ["$mp_web_page_view", "checkout"]
+    assert names == ["$identify", "$mp_web_page_view", "checkout"]
     assert len({e["insert_id"] for e in events}) == len(events)
     by_name = {e["event_type"]: e for e in events}
+    person = by_name["$identify"]["user_properties"]["$set"]
+    assert person["$email"].startswith("local:")
+    assert person["plan"] == "pro"
+    assert "$name" not in person
+    assert by_name["$identify"]["user_id"] == by_name["checkout"]["user_id"]
     checkout = by_name["checkout"]
     assert checkout["event_properties"] == {"plan": "pro"}
     assert checkout["user_id"].startswith("local:")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from redline.errors import PayloadTooLarge, RequestError
+from redline.events import Kind
 from redline.protocols import amplitude
 from redline.protocols._vendor import PERSON
 
@@ -115,12 +116,13 @@ def test_canonical_names_person_operations_and_remote_ip() -> None:
     assert page.time == 1764756000.123
     assert page.envelope[PERSON] == {"$set": {"plan": "team"}}
 
+    # an $identify event is a profile update, operations as Mixpanel's
     identify = decode(body_of(PYTHON_EVENTS)).events[1]
-    assert identify.envelope[PERSON] == {
-        "$set": {"plan": "pro"},
-        "$set_once": {"first": "x"},
-        "$unset": ["old"],
-    }
+    assert identify.kind is Kind.PROFILE
+    assert PERSON not in identify.envelope
+    assert identify.properties["$set"] == {"plan": "pro"}
+    assert identify.properties["$set_once"] == {"first": "x"}
+    assert identify.properties["$unset"] == ["old"]
 
 
 def test_gzip_and_the_batch_api() -> None:

@@ -86,6 +86,24 @@ PROPERTY_MAP: tuple[tuple[str, str], ...] = (
     ("[Amplitude] Page Domain", "current_domain"),
 )
 PAGEVIEW = "[Amplitude] Page Viewed"
+IDENTIFY = "$identify"
+# user-property operations, by their canonical (Mixpanel) names
+_PERSON_OPS = frozenset(
+    {
+        "$set",
+        "$set_once",
+        "$add",
+        "$append",
+        "$prepend",
+        "$unset",
+        "$preInsert",
+        "$postInsert",
+        "$remove",
+        "$clearAll",
+    }
+)
+# Mixpanel profile operations Amplitude has no counterpart for
+_FOREIGN_OPS = ("$union", "$delete")
 CANONICAL_PAGEVIEW = "$mp_web_page_view"
 CONTEXT = "$context"
 MAX_DEPTH = 32
@@ -184,7 +202,13 @@ def _event(item: Any, received_at: float | None) -> Event:
 
     envelope: dict[str, Any] = {}
     person = _person(record.pop("user_properties", None), shape)
-    if person is not None:
+    kind = Kind.TRACK
+    if name == IDENTIFY:
+        # a user-properties update and nothing else: a profile update, as
+        # Mixpanel's /engage
+        kind = Kind.PROFILE
+        properties.update(person or {})
+    elif person is not None:
         envelope[PERSON] = person
     ip = record.pop("ip", None)
     if ip == "$remote":
@@ -215,7 +239,7 @@ def _event(item: Any, received_at: float | None) -> Event:
         envelope[_SHAPE] = shape
     distinct_id = user_id if user_id is not None else device_id
     return Event(
-        Kind.TRACK,
+        kind,
         name,
         properties,
         distinct_id,
@@ -291,9 +315,12 @@ def encode_event(event: Event) -> dict[str, Any]:
     name = event.name
     record: dict[str, Any] = {}
     if event.kind is Kind.PROFILE:
-        name = "$identify"
-        person = {op: properties.pop(op) for op in list(properties) if op[:1] == "$"}
-        person = {op: v for op, v in person.items() if op in _PROFILE_OPS}
+        name = IDENTIFY
+        person = {
+            op: properties.pop(op) for op in list(properties) if op in _PERSON_OPS
+        }
+        for op in _FOREIGN_OPS:
+            properties.pop(op, None)
     elif event.kind is Kind.GROUP:
         name = "$groupidentify"
         group_key = envelope.get("$group_key")
@@ -338,9 +365,6 @@ def encode_event(event: Event) -> dict[str, Any]:
     elif shape.get("remote"):
         record["ip"] = "$remote"
     return record
-
-
-_PROFILE_OPS = frozenset({"$set", "$set_once", "$add", "$append", "$remove", "$unset"})
 
 
 def _person_out(person: dict[str, Any], shape: dict[str, Any]) -> dict[str, Any]:
