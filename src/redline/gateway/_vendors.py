@@ -64,12 +64,14 @@ def _routes() -> list[tuple[str, Vendor, str]]:
 VENDOR_ROUTES = _routes()
 
 
-def is_amplitude_batch(body: bytes, headers: Mapping[str, str]) -> bool:
+def is_amplitude_batch(body: bytes, headers: Mapping[str, str], *, limit: int) -> bool:
     """True when a ``/batch`` body is Amplitude's (``{"api_key", "events"}``)
-    rather than PostHog's (``{"api_key", "batch"}`` or a list)."""
+    rather than PostHog's (``{"api_key", "batch"}`` or a list). At most
+    ``limit`` bytes are inflated; anything unreadable is PostHog's, whose
+    adapter then words the error."""
     lowered = {k.lower(): v for k, v in headers.items()}
     try:
-        content = _body.decompress(body, lowered, limit=max(len(body) * 64, 1 << 20))
+        content = _body.decompress(body, lowered, limit=limit)
         value: Any = (
             _body.loads_json(content) if _body.looks_like_json(content) else None
         )

@@ -246,7 +246,9 @@ class Gateway:
                 body = await self._read_body(request)
             except RequestError:
                 body = None  # too large: answered as PostHog's
-        amplitude = body is not None and is_amplitude_batch(body, request.headers)
+        amplitude = body is not None and is_amplitude_batch(
+            body, request.headers, limit=self.config.server.max_body_bytes
+        )
         vendor = AMPLITUDE if amplitude else POSTHOG
         return await self._ingest_vendor(
             vendor, "batch", request, body=body, preread=True
