@@ -45,7 +45,7 @@ PYTHON_EVENTS: list[dict[str, Any]] = [
     {
         "event": "$set",
         "distinct_id": "user-1",
-        "properties": {"$lib": "posthog-python"},
+        "properties": {"$lib": "posthog-python", "$geoip_disable": True},
         "$set": {"$email": "jane@example.com", "plan": "pro"},
         "timestamp": "2026-12-03T10:00:01.000000+00:00",
         "uuid": "0f9a3c3e-5d1b-4b7a-9a0e-6f2b1c8d9e02",
@@ -66,6 +66,7 @@ JS_EVENTS: list[dict[str, Any]] = [
             "$lib": "web",
             "$insert_id": "k2j3h4g5f6d7s8a9",
             "$time": 1764756000.5,
+            "$ip": "203.0.113.0",
         },
         "timestamp": "2026-12-03T10:00:00.500Z",
         "$set": {"$browser": "Chrome"},
@@ -79,6 +80,7 @@ JS_EVENTS: list[dict[str, Any]] = [
             "distinct_id": "user-1",
             "$anon_distinct_id": "019a1b2c-anon",
             "$set": {"plan": "team"},
+            "$ip": "203.0.113.0",
         },
         "timestamp": "2026-12-03T10:00:01.000Z",
     },
@@ -234,6 +236,12 @@ def test_events_without_a_time_are_dated_on_arrival() -> None:
     del event["timestamp"]
     decoded = decode(json.dumps([event]).encode(), received_at=1764756000.0)
     assert decoded.events[0].time == 1764756000.0
+
+
+def test_events_without_an_address_ask_posthog_not_to_geolocate() -> None:
+    event = decode(json.dumps(JS_EVENTS[0]).encode()).events[0]
+    event.ip = None
+    assert posthog.encode_event(event)["properties"]["$geoip_disable"] is True
 
 
 def test_ip_property_is_the_event_address() -> None:

@@ -35,6 +35,7 @@ whose every record is bad answers 400.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -154,6 +155,12 @@ def decode(
         batch.events.append(event)
         batch.tokens.append(token)
         batch.indexes.append(index)
+    if batch.events and all(
+        e.properties.get("$geoip_disable") is True for e in batch.events
+    ):
+        # posthog-python's default: its request address is a server's, and
+        # the SDK asks for no geolocation
+        batch = dataclasses.replace(batch, client_ip=False)
     return batch
 
 
@@ -441,6 +448,10 @@ def encode_event(event: Event, api_key: str | None = None) -> dict[str, Any]:
             properties[vendor] = properties.pop(canonical)
     if event.ip is not None:
         properties["$ip"] = event.ip
+    else:
+        # no address to geolocate by: PostHog would otherwise take the
+        # gateway's own from the request
+        properties.setdefault("$geoip_disable", True)
     if shape.get("tok") and api_key is not None:
         properties["token"] = api_key
     if distinct_id is not None and ("pid" in shape or shape.get("top") is False):
