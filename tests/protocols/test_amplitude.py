@@ -146,6 +146,7 @@ def test_bad_events_are_listed_by_index() -> None:
         {"event_type": "x"},
         {"user_id": "user-2"},
         {"event_type": "y", "user_id": "u-3", "time": "noon"},
+        {"event_type": "z", "user_id": "u-4", "time": 10**20},
     ]
     batch = decode(body_of(events))
     assert len(batch.events) == 1
@@ -153,7 +154,7 @@ def test_bad_events_are_listed_by_index() -> None:
     body = json.loads(answer.body)
     assert answer.status == 400 and body["code"] == 400
     assert body["events_with_missing_fields"] == {"user_id": [1], "event_type": [2]}
-    assert body["events_with_invalid_fields"] == {"time": [3]}
+    assert body["events_with_invalid_fields"] == {"time": [3, 4]}
 
 
 def test_success_and_error_answers() -> None:

@@ -86,6 +86,8 @@ PROPERTY_MAP: tuple[tuple[str, str], ...] = (
     ("[Amplitude] Page Domain", "current_domain"),
 )
 PAGEVIEW = "[Amplitude] Page Viewed"
+# 9999-12-31: a later time is no time
+_TIME_MAX_MS = 253402300800000
 IDENTIFY = "$identify"
 # user-property operations, by their canonical (Mixpanel) names
 _PERSON_OPS = frozenset(
@@ -222,7 +224,11 @@ def _event(item: Any, received_at: float | None) -> Event:
     raw_time = record.pop("time", None)
     if raw_time is None:
         seconds = received_at
-    elif isinstance(raw_time, int) and not isinstance(raw_time, bool):
+    elif (
+        isinstance(raw_time, int)
+        and not isinstance(raw_time, bool)
+        and 0 <= raw_time < _TIME_MAX_MS
+    ):
         seconds = raw_time / 1000
     else:
         raise BadRecord("time: not an integer of milliseconds")
