@@ -7,16 +7,53 @@ quote a response body, an event value or a credential.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 import orjson
 
+from ..config import Upstream
 from ..errors import DeliveryError
 from ..protocols._vendor import UpstreamRequest
 from .mixpanel import parse_retry_after
 
 _RETRYABLE_4XX = frozenset({408, 429})
+
+
+class VendorDestination:
+    """What the PostHog, Segment and Amplitude destinations share: the
+    upstream key, the base URL (``base_url``, else the region's), the batch
+    size and an HTTP client (one passed in is not closed by :meth:`aclose`).
+    """
+
+    vendor: ClassVar[str] = "vendor"
+    key_name: ClassVar[str] = "key"
+    region_urls: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(
+        self, upstream: Upstream, client: httpx.AsyncClient | None = None
+    ) -> None:
+        if upstream.token is None:
+            raise ValueError(
+                f"destination {upstream.destination!r} needs its {self.key_name}"
+            )
+        spec = upstream.spec
+        self.name = upstream.destination
+        self.max_batch = spec.max_batch
+        self.base_url = (spec.base_url or self.region_urls[spec.region]).rstrip("/")
+        self._key = upstream.token
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(spec.timeout_seconds)
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
 
 
 async def post(

@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 
-from ..config import Upstream
 from ..errors import DeliveryError
 from ..events import Event
 from ..protocols import amplitude
@@ -35,28 +34,12 @@ _INDEX_LISTS = (
 )
 
 
-class AmplitudeDestination:
+class AmplitudeDestination(_vendor_http.VendorDestination):
     """Sends one project's events to one Amplitude project."""
 
-    def __init__(
-        self, upstream: Upstream, client: httpx.AsyncClient | None = None
-    ) -> None:
-        if upstream.token is None:
-            raise ValueError(
-                f"destination {upstream.destination!r} needs an Amplitude API key"
-            )
-        spec = upstream.spec
-        self.name = upstream.destination
-        self.max_batch = spec.max_batch
-        self.base_url = (spec.base_url or REGION_BASE_URLS[spec.region]).rstrip("/")
-        self._key = upstream.token
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(spec.timeout_seconds)
-        )
-
-    def __repr__(self) -> str:
-        return f"AmplitudeDestination({self.name!r}, base_url={self.base_url!r})"
+    vendor = "Amplitude"
+    key_name = "Amplitude API key"
+    region_urls = REGION_BASE_URLS
 
     async def send(self, events: Sequence[Event]) -> None:
         try:
@@ -85,10 +68,6 @@ class AmplitudeDestination:
         _vendor_http.check_status(
             httpx.Response(status, headers=response.headers), request.path, "Amplitude"
         )
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
 
 
 def _rejected(body: dict[str, Any], count: int) -> dict[int, str]:

@@ -15,9 +15,6 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-import httpx
-
-from ..config import Upstream
 from ..errors import DeliveryError
 from ..events import Event
 from ..protocols import posthog
@@ -32,28 +29,12 @@ REGION_BASE_URLS = {
 }
 
 
-class PostHogDestination:
+class PostHogDestination(_vendor_http.VendorDestination):
     """Sends one project's events to one PostHog project."""
 
-    def __init__(
-        self, upstream: Upstream, client: httpx.AsyncClient | None = None
-    ) -> None:
-        if upstream.token is None:
-            raise ValueError(
-                f"destination {upstream.destination!r} needs a PostHog API key"
-            )
-        spec = upstream.spec
-        self.name = upstream.destination
-        self.max_batch = spec.max_batch
-        self.base_url = (spec.base_url or REGION_BASE_URLS[spec.region]).rstrip("/")
-        self._key = upstream.token
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(spec.timeout_seconds)
-        )
-
-    def __repr__(self) -> str:
-        return f"PostHogDestination({self.name!r}, base_url={self.base_url!r})"
+    vendor = "PostHog"
+    key_name = "PostHog API key"
+    region_urls = REGION_BASE_URLS
 
     async def send(self, events: Sequence[Event]) -> None:
         # historical imports and live events are separate requests
@@ -99,7 +80,3 @@ class PostHogDestination:
                 permanent=True,
                 rejected=rejected,
             )
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()

@@ -17,7 +17,6 @@ from collections.abc import Sequence
 
 import httpx
 
-from ..config import Upstream
 from ..errors import DeliveryError
 from ..events import Event
 from ..protocols import segment
@@ -34,28 +33,12 @@ MAX_REQUEST_BYTES = 500_000
 MAX_MESSAGE_BYTES = 32_000
 
 
-class SegmentDestination:
+class SegmentDestination(_vendor_http.VendorDestination):
     """Sends one project's events to one Segment source."""
 
-    def __init__(
-        self, upstream: Upstream, client: httpx.AsyncClient | None = None
-    ) -> None:
-        if upstream.token is None:
-            raise ValueError(
-                f"destination {upstream.destination!r} needs a Segment write key"
-            )
-        spec = upstream.spec
-        self.name = upstream.destination
-        self.max_batch = spec.max_batch
-        self.base_url = (spec.base_url or REGION_BASE_URLS[spec.region]).rstrip("/")
-        self._key = upstream.token
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(spec.timeout_seconds)
-        )
-
-    def __repr__(self) -> str:
-        return f"SegmentDestination({self.name!r}, base_url={self.base_url!r})"
+    vendor = "Segment"
+    key_name = "Segment write key"
+    region_urls = REGION_BASE_URLS
 
     async def send(self, events: Sequence[Event]) -> None:
         key = self._key.reveal()
@@ -96,7 +79,3 @@ class SegmentDestination:
                 permanent=True,
                 rejected=rejected,
             )
-
-    async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()

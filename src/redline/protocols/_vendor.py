@@ -23,6 +23,7 @@ adapter, and the gateway reads :data:`PERSON`):
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import uuid
@@ -44,6 +45,7 @@ __all__ = [
     "UpstreamRequest",
     "as_uuid",
     "format_iso",
+    "json_response",
     "parse_iso",
     "pull_mapped",
     "push_mapped",
@@ -160,6 +162,12 @@ def _take(record: dict[str, Any], path: tuple[str, ...]) -> Any:
             break
         del parent[part]
     return value
+
+
+def json_response(status: int, body: Any) -> Response:
+    """A compact JSON answer."""
+    data = json.dumps(body, separators=(",", ":")).encode()
+    return Response(status, "application/json", data, {})
 
 
 def parse_iso(value: Any, field: str) -> float:

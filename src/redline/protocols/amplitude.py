@@ -33,7 +33,6 @@ retries only the others, which the gateway has already accepted: their
 
 from __future__ import annotations
 
-import json
 import math
 import time as _clock
 from collections.abc import Mapping, Sequence
@@ -49,6 +48,7 @@ from ._vendor import (
     Batch,
     Response,
     UpstreamRequest,
+    json_response,
     pull_mapped,
     push_mapped,
     time_seconds,
@@ -395,7 +395,7 @@ def respond(
     """200 with Amplitude's success fields, or 400 listing the failed
     events by index (missing ids as missing fields, the rest as invalid)."""
     if not failures:
-        return _json(
+        return json_response(
             200,
             {
                 "code": 200,
@@ -416,7 +416,7 @@ def respond(
         body["events_with_invalid_fields"] = invalid
     if missing:
         body["events_with_missing_fields"] = missing
-    return _json(400, body)
+    return json_response(400, body)
 
 
 def error_response(exc: RequestError, *, retry_after: float | None = None) -> Response:
@@ -424,16 +424,11 @@ def error_response(exc: RequestError, *, retry_after: float | None = None) -> Re
     status = exc.status
     if status == 401:
         # what the SDK recognises as a bad key (and drops the batch)
-        response = _json(400, {"code": 400, "error": f"Invalid API key: {exc}"})
+        response = json_response(400, {"code": 400, "error": f"Invalid API key: {exc}"})
     elif status == 413:
-        response = _json(413, {"code": 413, "error": "Payload too large"})
+        response = json_response(413, {"code": 413, "error": "Payload too large"})
     else:
-        response = _json(status, {"code": status, "error": str(exc)})
+        response = json_response(status, {"code": status, "error": str(exc)})
     if retry_after is not None:
         response.headers["Retry-After"] = str(math.ceil(retry_after))
     return response
-
-
-def _json(status: int, body: Any) -> Response:
-    data = json.dumps(body, separators=(",", ":")).encode()
-    return Response(status, "application/json", data, {})

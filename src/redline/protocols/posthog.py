@@ -55,6 +55,7 @@ from ._vendor import (
     UpstreamRequest,
     as_uuid,
     format_iso,
+    json_response,
     parse_iso,
     time_seconds,
 )
@@ -495,7 +496,7 @@ def respond(
     unless every record failed (400 naming the first reason)."""
     if accepted == 0 and failures:
         return _error(400, "validation_error", "invalid_payload", failures[0][1])
-    return _json(200, {"status": 1})
+    return json_response(200, {"status": 1})
 
 
 def error_response(exc: RequestError, *, retry_after: float | None = None) -> Response:
@@ -515,12 +516,9 @@ def error_response(exc: RequestError, *, retry_after: float | None = None) -> Re
 
 
 def _error(status: int, kind: str, code: str, detail: str) -> Response:
-    return _json(status, {"type": kind, "code": code, "detail": detail, "attr": None})
-
-
-def _json(status: int, body: Any) -> Response:
-    data = json.dumps(body, separators=(",", ":")).encode()
-    return Response(status, "application/json", data, {})
+    return json_response(
+        status, {"type": kind, "code": code, "detail": detail, "attr": None}
+    )
 
 
 def config_body(token: str) -> dict[str, Any] | None:

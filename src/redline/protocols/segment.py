@@ -41,7 +41,6 @@ are ``{"code", "message"}``, which analytics-python reads.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -57,6 +56,7 @@ from ._vendor import (
     Response,
     UpstreamRequest,
     format_iso,
+    json_response,
     parse_iso,
     pull_mapped,
     push_mapped,
@@ -481,7 +481,7 @@ def respond(
     """200 ``{"success": true}``, unless every message failed (400)."""
     if accepted == 0 and failures:
         return _error(400, "invalid_request", failures[0][1])
-    return _json(200, {"success": True})
+    return json_response(200, {"success": True})
 
 
 def error_response(exc: RequestError, *, retry_after: float | None = None) -> Response:
@@ -502,9 +502,4 @@ def error_response(exc: RequestError, *, retry_after: float | None = None) -> Re
 
 
 def _error(status: int, code: str, message: str) -> Response:
-    return _json(status, {"success": False, "code": code, "message": message})
-
-
-def _json(status: int, body: Any) -> Response:
-    data = json.dumps(body, separators=(",", ":")).encode()
-    return Response(status, "application/json", data, {})
+    return json_response(status, {"success": False, "code": code, "message": message})
