@@ -46,9 +46,12 @@ def segment_config(tmp: Path, seg: SegmentStandin) -> Path:
     )
 
 
-def test_sdk_messages_arrive_sanitised_once(tmp: Path, standin: SegmentStandin) -> None:
+@pytest.mark.parametrize("gzip_on", [False, True], ids=["json", "gzip"])
+def test_sdk_messages_arrive_sanitised_once(
+    tmp: Path, standin: SegmentStandin, gzip_on: bool
+) -> None:
     with gateway_thread(segment_config(tmp, standin)) as gw:
-        client = Client("demo", host=gw.url, sync_mode=True)
+        client = Client("demo", host=gw.url, sync_mode=True, gzip=gzip_on)
         page = {
             "url": "https://app.example.com/reset?email=jane.doe%40example.com"
             "&token=reset-tok-9f8e7d6c5b4a&utm_source=newsletter",
