@@ -141,3 +141,19 @@ def test_a_refusal_for_good_is_a_dead_letter(
             wait_for(lambda: dead() >= 1, 20)
         assert upstream.events == []
         assert dead() == 1
+
+
+def test_vendor_requests_are_labelled_by_vendor_in_metrics(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    with gateway_thread(config) as gw:
+        _posthog(gw.url, 1)
+        _segment(gw.url, 2)
+        _amplitude(gw.url, 3)
+        metrics = httpx.get(f"{gw.url}/metrics").text
+    for vendor, route in (
+        ("posthog/amplitude", "batch"),
+        ("segment", "batch"),
+        ("amplitude", "httpapi"),
+    ):
+        line = f'redline_http_requests_total{{route="{route}",status="200",vendor="{vendor}"}}'
+        assert line in metrics, line
