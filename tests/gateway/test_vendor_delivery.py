@@ -155,5 +155,6 @@ def test_vendor_requests_are_labelled_by_vendor_in_metrics(tmp_path: Path) -> No
         ("segment", "batch"),
         ("amplitude", "httpapi"),
     ):
-        line = f'redline_http_requests_total{{route="{route}",status="200",vendor="{vendor}"}}'
+        labels = f'route="{route}",status="200",vendor="{vendor}"'
+        line = f"redline_http_requests_total{{{labels}}}"
         assert line in metrics, line
