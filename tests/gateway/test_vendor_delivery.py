@@ -158,3 +158,27 @@ def test_vendor_requests_are_labelled_by_vendor_in_metrics(tmp_path: Path) -> No
         labels = f'route="{route}",status="200",vendor="{vendor}"'
         line = f"redline_http_requests_total{{{labels}}}"
         assert line in metrics, line
+
+
+def test_an_internal_failure_is_a_retryable_answer_in_the_vendor_shape(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(entries: object) -> None:
+        raise OSError("disk gone")
+
+    config = write_config(tmp_path)
+    with gateway_thread(config) as gw:
+        monkeypatch.setattr(gw.gateway.outbox, "append", broken)
+        message = {"type": "track", "event": "signup", "userId": "u", "messageId": "m"}
+        segment = httpx.post(f"{gw.url}/v1/track", json={**message, "writeKey": "demo"})
+        amp = httpx.post(
+            f"{gw.url}/2/httpapi",
+            json={
+                "api_key": "demo",
+                "events": [{"event_type": "signup", "user_id": "u-001"}],
+            },
+        )
+    assert segment.status_code == 500
+    assert segment.json()["success"] is False
+    assert "disk" not in segment.text
+    assert (amp.status_code, amp.json()["code"]) == (500, 500)

@@ -329,6 +329,15 @@ class Gateway:
                     "reason": str(exc),
                 },
             )
+        except Exception as exc:  # the edge: a bug answers in the vendor's shape
+            # the type only: a foreign exception's message may quote input
+            log.error(
+                "request failed",
+                extra={"request_id": request_id, "error": type(exc).__name__},
+            )
+            reply = vendor.error_response(
+                RequestError("internal error, retry later", status=500)
+            )
         headers = {**reply.headers, **self._cors.headers(origin)}
         return Response(reply.body, reply.status, headers, reply.media_type)
 
