@@ -125,6 +125,9 @@ class _Recorder:
         self.inner = inner
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
+        # (method, path, lower-cased headers) -> answer 503 instead of the
+        # gateway, as a gateway that is briefly busy does
+        self.busy: Callable[[str, str, dict[str, str]], bool] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -147,6 +150,11 @@ class _Recorder:
             return await receive()
 
         status = 0
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        busy = self.busy
+        if busy is not None and busy(scope["method"], scope["path"], headers):
+            await _busy(send, headers.get("origin"))
+            return
 
         async def watch(message: Message) -> None:
             nonlocal status
@@ -161,13 +169,27 @@ class _Recorder:
                 method=scope["method"],
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
-                headers={k.decode().lower(): v.decode() for k, v in scope["headers"]},
+                headers=headers,
                 body=body,
                 status=status,
                 at=time.monotonic(),
             )
             with self._lock:
                 self.seen.append(seen)
+
+
+async def _busy(send: Send, origin: str | None) -> None:
+    # readable cross-origin (else a browser SDK sees a network error, not a
+    # status), and in Mixpanel's verbose shape
+    headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
+    if origin:
+        headers += [
+            (b"access-control-allow-origin", origin.encode()),
+            (b"access-control-allow-credentials", b"true"),
+        ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    body = b'{"status": 0, "error": "busy"}'
+    await send({"type": "http.response.body", "body": body})
 
 
 class RecordedGateway(GatewayThread):
@@ -179,6 +201,11 @@ class RecordedGateway(GatewayThread):
         super().__init__(config_mod.load(config_path))
         self._recorder = _Recorder(self.server.config.app)
         self.server.config.app = self._recorder
+
+    def busy(self, when: Callable[[str, str, dict[str, str]], bool] | None) -> None:
+        """Answer the requests ``when`` picks with 503 (not recorded), or,
+        with None, pass everything to the gateway again."""
+        self._recorder.busy = when
 
     @property
     def seen(self) -> list[Seen]:

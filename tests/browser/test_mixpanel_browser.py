@@ -9,8 +9,6 @@ insert ids the browser gave them, and none of the planted values."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import collections
 import dataclasses
 import json
@@ -27,6 +25,7 @@ from standins.mixpanel import MixpanelStandin
 
 from . import _planted
 from ._site import RecordedGateway, Seen, Site, Tab, beacon, locked_version
+from ._wire import mixpanel_sent
 from .conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -46,26 +45,6 @@ class Run:
     page_text: str
     flags: dict[str, Any]
     browser_errors: list[str]
-
-
-def _sent(seen: list[Seen], endpoint: str) -> list[dict[str, Any]]:
-    """The records the browser sent to ``endpoint``, read independently of
-    the gateway's decoder: ``data=`` in a form body (XHR) or a text/plain
-    body (sendBeacon), JSON or base64 JSON, one record or an array."""
-    records: list[dict[str, Any]] = []
-    for request in seen:
-        if request.method != "POST" or request.path.strip("/") != endpoint:
-            continue
-        form = dict(parse_qsl(request.body.decode("ascii")))
-        data = form["data"]
-        if not data.lstrip().startswith(("{", "[")):
-            try:
-                data = base64.b64decode(data, validate=True).decode("utf-8")
-            except (binascii.Error, ValueError):
-                pytest.fail(f"{request.path}: data is neither JSON nor base64")
-        value = json.loads(data)
-        records.extend(value if isinstance(value, list) else [value])
-    return records
 
 
 def _expected(run: Run, endpoint: str) -> list[dict[str, Any]]:
@@ -133,10 +112,10 @@ def run(
                     <= {r["event"] for r in upstream.events_for("track")}
                     and upstream.events_for("engage") != []
                 ),
-                20,
+                60,
                 "the page view, click, identify and profile update upstream",
             )
-            wait_for(lambda: page.evaluate("flagsReady()"), 10, "flags to load")
+            wait_for(lambda: page.evaluate("flagsReady()"), 30, "flags to load")
             flags = page.evaluate("flagsState()")
             # ...and the last event by sendBeacon as the page goes away
             page.click("#away")
@@ -145,7 +124,7 @@ def run(
                 lambda: (
                     "page_left" in {r["event"] for r in upstream.events_for("track")}
                 ),
-                20,
+                60,
                 "the event sent on unload upstream",
             )
             tab.context.close()
@@ -153,22 +132,22 @@ def run(
             wait_for(
                 lambda: (
                     gw.gateway.outbox.depth == 0  # type: ignore[attr-defined]
-                    and set(_insert_ids(_sent(gw.seen, "track")))
+                    and set(_insert_ids(mixpanel_sent(gw.seen, "track")))
                     <= set(_insert_ids(upstream.events_for("track")))
                 ),
-                20,
+                60,
                 "every event the browser sent to be delivered",
             )
             yield Run(site, gw, upstream, gw.seen, page_text, flags, tab.errors)
 
 
-def test_the_planted_values_are_on_the_page_and_in_what_the_browser_sent(
+def test_the_planted_values_are_on_the_page_and_in_what_the_browsermixpanel_sent(
     run: Run,
 ) -> None:
     # the canaries are real: the SDK did send them to the gateway
     assert _planted.PHONE in run.page_text
-    sent = "\n".join(json.dumps(r) for r in _sent(run.seen, "track"))
-    sent += "\n".join(json.dumps(r) for r in _sent(run.seen, "engage"))
+    sent = "\n".join(json.dumps(r) for r in mixpanel_sent(run.seen, "track"))
+    sent += "\n".join(json.dumps(r) for r in mixpanel_sent(run.seen, "engage"))
     assert sorted(_planted.found_in(sent)) == sorted(_planted.FORMS)
 
 
@@ -184,7 +163,7 @@ def test_upstream_receives_exactly_the_sanitised_events_once(run: Run) -> None:
     duplicates = [i for i, n in collections.Counter(ids).items() if n > 1]
     assert duplicates == []
     # each with the insert id the browser gave it
-    sent = _sent(run.seen, "track")
+    sent = mixpanel_sent(run.seen, "track")
     assert sorted(ids) == sorted(set(_insert_ids(sent)))
     expected = {r["properties"]["$insert_id"]: r for r in _expected(run, "track")}
     assert {r["properties"]["$insert_id"]: r for r in received} == expected
@@ -236,7 +215,8 @@ def test_the_click_keeps_its_words_and_loses_the_phone_number(run: Run) -> None:
 
 def test_identify_hashes_the_email_wherever_it_went(run: Run) -> None:
     sent = {
-        r["properties"]["$insert_id"]: r["properties"] for r in _sent(run.seen, "track")
+        r["properties"]["$insert_id"]: r["properties"]
+        for r in mixpanel_sent(run.seen, "track")
     }
     identify = _one(run, "$identify")
     raw = sent[identify["$insert_id"]]
@@ -263,7 +243,7 @@ def test_the_unload_event_went_by_beacon_and_arrived(run: Run) -> None:
         if s.method == "POST"
         and any(
             r["properties"].get("$insert_id") == left["$insert_id"]
-            for r in _sent([s], "track")
+            for r in mixpanel_sent([s], "track")
         )
     ]
     assert beacon(request)

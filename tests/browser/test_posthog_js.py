@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +27,7 @@ from standins.posthog import PostHogStandin
 
 from . import _planted
 from ._site import RecordedGateway, Seen, Site, Tab, beacon, locked_version
+from ._wire import is_posthog_capture, posthog_sent
 from .conftest import wait_for
 
 pytestmark = pytest.mark.slow
@@ -36,7 +36,6 @@ POLICY = Path(__file__).resolve().parent / "policy.yaml"
 UPSTREAM_KEY = "phc_upstream-browser-5e07"
 PAGE = f"/posthog/reset?{_planted.RESET_QUERY}"
 CLIENT = "127.0.0.1"
-CAPTURE = ("/e", "/i/v0/e")
 
 
 @dataclasses.dataclass
@@ -50,35 +49,6 @@ class Run:
     browser_errors: list[str]
 
 
-def _body(request: Seen) -> Any:
-    """A capture request's JSON, read independently of the gateway: gzip
-    by its magic bytes (posthog-js labels it text/plain), form ``data=``
-    with base64, or plain JSON."""
-    import base64
-
-    content = request.body
-    if content[:2] == b"\x1f\x8b":
-        content = gzip.decompress(content)
-    elif content.startswith(b"data="):
-        data = dict(parse_qsl(content.decode("ascii")))["data"]
-        content = base64.b64decode(data)
-    return json.loads(content)
-
-
-def _sent(seen: list[Seen]) -> list[dict[str, Any]]:
-    """Every event the browser sent to a capture route."""
-    events: list[dict[str, Any]] = []
-    for request in seen:
-        if request.method != "POST" or request.path.rstrip("/") not in CAPTURE:
-            continue
-        value = _body(request)
-        batch = (
-            value["batch"] if isinstance(value, dict) and "batch" in value else value
-        )
-        events.extend(batch if isinstance(batch, list) else [batch])
-    return events
-
-
 def _comparable(event: dict[str, Any]) -> dict[str, Any]:
     # the time is corrected for clock skew with the gateway's receive time,
     # which the test cannot know to the millisecond; it is checked apart
@@ -90,7 +60,7 @@ def _expected(run: Run) -> list[dict[str, Any]]:
     engine = run.gateway.gateway.engine
     expected: list[dict[str, Any]] = []
     for request in run.seen:
-        if request.method != "POST" or request.path.rstrip("/") not in CAPTURE:
+        if not is_posthog_capture(request):
             continue
         batch = ph_protocol.decode(
             "capture",
@@ -143,17 +113,17 @@ def run(
             # the SDK's batches go out by fetch while the page is open...
             wait_for(
                 lambda: {"$pageview", "$autocapture", "$identify"} <= names(),
-                20,
+                60,
                 "the page view, click and identify upstream",
             )
-            wait_for(lambda: page.evaluate("flagsReady()"), 10, "flags")
+            wait_for(lambda: page.evaluate("flagsReady()"), 30, "flags")
             flags = page.evaluate("flagsState()")
             # ...and the last events by sendBeacon as the page goes away
             page.click("#away")
             page.wait_for_url("**/leave")
             wait_for(
                 lambda: {"page_left", "$pageleave"} <= names(),
-                20,
+                60,
                 "the events sent on unload upstream",
             )
             tab.context.close()
@@ -161,20 +131,20 @@ def run(
             wait_for(
                 lambda: (
                     gw.gateway.outbox.depth == 0  # type: ignore[attr-defined]
-                    and {e["uuid"] for e in _sent(gw.seen)}
+                    and {e["uuid"] for e in posthog_sent(gw.seen)}
                     <= {e["uuid"] for e in upstream.events}
                 ),
-                20,
+                60,
                 "every event the browser sent to be delivered",
             )
             yield Run(site, gw, upstream, gw.seen, page_text, flags, tab.errors)
 
 
-def test_the_planted_values_are_on_the_page_and_in_what_the_browser_sent(
+def test_the_planted_values_are_on_the_page_and_in_what_the_browserposthog_sent(
     run: Run,
 ) -> None:
     assert _planted.PHONE in run.page_text
-    sent = "\n".join(json.dumps(e) for e in _sent(run.seen))
+    sent = "\n".join(json.dumps(e) for e in posthog_sent(run.seen))
     assert sorted(_planted.found_in(sent)) == sorted(_planted.FORMS)
 
 
@@ -190,7 +160,7 @@ def test_upstream_receives_exactly_the_sanitised_events_once(run: Run) -> None:
     duplicates = [u for u, n in collections.Counter(uuids).items() if n > 1]
     assert duplicates == []
     # each with the uuid the browser gave it
-    assert sorted(uuids) == sorted({e["uuid"] for e in _sent(run.seen)})
+    assert sorted(uuids) == sorted({e["uuid"] for e in posthog_sent(run.seen)})
     expected = {e["uuid"]: _comparable(e) for e in _expected(run)}
     assert {e["uuid"]: _comparable(e) for e in received} == expected
 
@@ -239,7 +209,7 @@ def test_the_click_keeps_its_words_and_loses_the_phone_number(run: Run) -> None:
 
 
 def test_identify_hashes_the_email_wherever_it_went(run: Run) -> None:
-    sent = {e["uuid"]: e for e in _sent(run.seen)}
+    sent = {e["uuid"]: e for e in posthog_sent(run.seen)}
     identify = _one(run, "$identify")
     raw = sent[identify["uuid"]]
     assert raw["properties"]["distinct_id"] == _planted.SIGNIN_EMAIL
@@ -266,8 +236,8 @@ def test_identify_hashes_the_email_wherever_it_went(run: Run) -> None:
 def test_the_unload_events_went_by_beacon_and_arrived(run: Run) -> None:
     by_uuid = {}
     for request in run.seen:
-        if request.method == "POST" and request.path.rstrip("/") in CAPTURE:
-            for event in _sent([request]):
+        if is_posthog_capture(request):
+            for event in posthog_sent([request]):
                 by_uuid[event["uuid"]] = request
     for name in ("page_left", "$pageleave"):
         event = _one(run, name)
@@ -275,11 +245,7 @@ def test_the_unload_events_went_by_beacon_and_arrived(run: Run) -> None:
         assert beacon(request), name
         assert request.status == 200
     assert _one(run, "page_left")["properties"]["reason"] == "navigated"
-    fetched = [
-        r
-        for r in run.seen
-        if r.method == "POST" and r.path.rstrip("/") in CAPTURE and not beacon(r)
-    ]
+    fetched = [r for r in run.seen if is_posthog_capture(r) and not beacon(r)]
     assert fetched, "the SDK's own batches did not go by fetch"
 
 
@@ -291,11 +257,7 @@ def test_the_sdk_keeps_working_against_the_gateway(run: Run) -> None:
     assert flags and all(s.status == 200 for s in flags)
     assert run.flags == {"ready": True, "fallback": "control"}
     # the remote config turned compression on: the SDK gzips its batches
-    fetched = [
-        r
-        for r in run.seen
-        if r.method == "POST" and r.path.rstrip("/") in CAPTURE and not beacon(r)
-    ]
+    fetched = [r for r in run.seen if is_posthog_capture(r) and not beacon(r)]
     assert all(r.body[:2] == b"\x1f\x8b" for r in fetched)
     # and nothing else: no recordings (/s), no lazily loaded extensions
     paths = {s.path for s in run.seen}
