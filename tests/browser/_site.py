@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -21,6 +22,7 @@ from urllib.parse import urlsplit
 
 from harness import GatewayThread
 from redline import config as config_mod
+from redline._logs import JsonFormatter
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_MODULES = REPO / "node_modules"
@@ -249,3 +251,37 @@ def beacon(request: Seen) -> bool:
     with a CORS-safelisted body goes out in no-cors mode, where the SDKs'
     own fetch and XHR calls to another origin are in cors mode."""
     return request.headers.get("sec-fetch-mode") == "no-cors"
+
+
+class GatewayLogs(logging.Handler):
+    """Every line the gateway logs, at every level, formatted as it writes
+    them, while in use (``with GatewayLogs() as logs: ... logs.lines``)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+        self._logger = logging.getLogger("redline")
+        self._level = self._logger.level
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+    def __enter__(self) -> GatewayLogs:
+        self._logger.addHandler(self)
+        self._logger.setLevel(logging.DEBUG)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+
+def stored_text(directory: Path) -> str:
+    """Every file under ``directory`` (the gateway's data: outbox, keys,
+    aggregates, with their write-ahead logs), as text, for canary searches."""
+    return "\n".join(
+        path.read_bytes().decode("latin-1")
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    )

@@ -26,7 +26,16 @@ from redline.protocols import posthog as ph_protocol
 from standins.posthog import PostHogStandin
 
 from . import _planted
-from ._site import RecordedGateway, Seen, Site, Tab, beacon, locked_version
+from ._site import (
+    GatewayLogs,
+    RecordedGateway,
+    Seen,
+    Site,
+    Tab,
+    beacon,
+    locked_version,
+    stored_text,
+)
 from ._wire import is_posthog_capture, posthog_sent
 from .conftest import wait_for
 
@@ -47,6 +56,8 @@ class Run:
     page_text: str
     flags: dict[str, Any]
     browser_errors: list[str]
+    logs: list[str]  # what the gateway logged, at every level
+    data_dir: Path
 
 
 def _comparable(event: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +110,7 @@ def run(
             forward=f"      - destination: ph\n        token: {{file: {key_file}}}\n",
             policy=POLICY,
         )
-        with RecordedGateway(config) as gw:
+        with GatewayLogs() as logs, RecordedGateway(config) as gw:
             tab = Tab.open(chromium, gw.url)
             page = tab.page
 
@@ -137,7 +148,17 @@ def run(
                 60,
                 "every event the browser sent to be delivered",
             )
-            yield Run(site, gw, upstream, gw.seen, page_text, flags, tab.errors)
+            yield Run(
+                site,
+                gw,
+                upstream,
+                gw.seen,
+                page_text,
+                flags,
+                tab.errors,
+                logs.lines,
+                tmp / "data",
+            )
 
 
 def test_the_planted_values_are_on_the_page_and_in_what_the_browserposthog_sent(
@@ -151,6 +172,15 @@ def test_the_planted_values_are_on_the_page_and_in_what_the_browserposthog_sent(
 def test_no_planted_value_reaches_the_upstream(run: Run) -> None:
     assert run.upstream.raw_text() != ""
     assert _planted.found_in(run.upstream.raw_text()) == []
+
+
+def test_no_planted_value_in_the_gateways_logs_or_files(run: Run) -> None:
+    # the flags calls carry the visitor's email too; nothing of it is kept
+    assert run.logs, "the gateway logged nothing: is the capture working?"
+    assert _planted.found_in("\n".join(run.logs)) == []
+    stored = stored_text(run.data_dir)
+    assert "outbox" in "\n".join(p.name for p in run.data_dir.iterdir())
+    assert _planted.found_in(stored) == []
 
 
 def test_upstream_receives_exactly_the_sanitised_events_once(run: Run) -> None:
