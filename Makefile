@@ -13,10 +13,15 @@ $(BIN)/redline: pyproject.toml
 
 setup: $(BIN)/redline
 
+# the browser SDKs that tests/browser loads into headless Chromium, at the
+# versions package-lock.json pins (npm is needed for the tests only)
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+
 serve: setup
 	$(BIN)/redline serve
 
-test: setup
+test: setup node_modules/.package-lock.json
 	$(BIN)/python -m pytest -q
 
 lint: setup
@@ -27,4 +32,4 @@ bench: setup
 	$(BIN)/python bench/gateway.py
 
 clean:
-	rm -rf $(VENV) redline-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) redline-data .pytest_cache .mypy_cache .ruff_cache node_modules

@@ -125,9 +125,10 @@ class LogSpec(_Spec):
 
 
 class DestinationSpec(_Spec):
-    type: Literal["local", "mixpanel"]
-    # mixpanel: the residency region, or a base URL (for proxies and tests),
-    # which wins over the region when both are given
+    type: Literal["local", "mixpanel", "posthog", "segment", "amplitude"]
+    # the vendor's residency region (mixpanel: us, eu, in; posthog, segment
+    # and amplitude: us, eu), or a base URL (a self-hosted PostHog, a proxy,
+    # a test), which wins over the region when both are given
     region: Literal["us", "eu", "in"] = "us"
     base_url: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
@@ -136,7 +137,9 @@ class DestinationSpec(_Spec):
 
 class ForwardSpec(_Spec):
     destination: str
-    # the upstream project token put in place of the ingest key
+    # the upstream credential put in place of the ingest key: the Mixpanel
+    # project token, PostHog project API key, Segment write key or
+    # Amplitude API key
     token: SecretSpec | None = None
     # credentials for Mixpanel's /import: "user:secret" of a service account,
     # or a legacy project API secret
@@ -158,6 +161,15 @@ class ConfigSpec(_Spec):
         default_factory=lambda: {"local": DestinationSpec(type="local")}
     )
     projects: dict[str, ProjectSpec] = Field(min_length=1)
+
+
+# destination type -> (vendor, what its token is)
+_CREDENTIALS = {
+    "mixpanel": ("Mixpanel", "upstream project token"),
+    "posthog": ("PostHog", "PostHog project API key"),
+    "segment": ("Segment", "Segment source write key"),
+    "amplitude": ("Amplitude", "Amplitude project API key"),
+}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -315,11 +327,18 @@ def _compile(
                         token = value
                     else:
                         secret = value
-            if dest.type == "mixpanel" and fwd.token is None:
+            if dest.type != "local" and fwd.token is None:
+                vendor, what = _CREDENTIALS[dest.type]
                 raise err(
                     loc,
-                    f"project {name!r} forwards to Mixpanel without a token",
-                    "add token: {env: VARIABLE} with the upstream project token",
+                    f"project {name!r} forwards to {vendor} without a token",
+                    f"add token: {{env: VARIABLE}} with the {what}",
+                )
+            if dest.type not in ("mixpanel", "local") and dest.region == "in":
+                raise err(
+                    ("destinations", fwd.destination, "region"),
+                    f"{_CREDENTIALS[dest.type][0]} has no 'in' region",
+                    "use region: us or eu, or base_url: for a self-hosted instance",
                 )
             upstreams.append(
                 Upstream(fwd.destination, dest, token, secret, fwd.project_id)

@@ -35,8 +35,11 @@ from ..events import Event, from_record
 from ..outbox._base import Leased, Outbox
 from ._base import Destination
 from ._partial import PartialDelivery
+from .amplitude import AmplitudeDestination
 from .local import LocalStore, LocalStoreDestination
 from .mixpanel import MixpanelDestination
+from .posthog import PostHogDestination
+from .segment import SegmentDestination
 
 __all__ = ["DeliveryCounters", "Forwarder", "build_destinations"]
 
@@ -401,6 +404,12 @@ def build_destinations(config: Config, store: LocalStore) -> dict[str, Destinati
                     project.name,
                     max_batch=spec.max_batch if explicit else LOCAL_MAX_BATCH,
                 )
+            elif spec.type == "posthog":
+                destinations[route] = PostHogDestination(upstream)
+            elif spec.type == "segment":
+                destinations[route] = SegmentDestination(upstream)
+            elif spec.type == "amplitude":
+                destinations[route] = AmplitudeDestination(upstream)
             else:
                 destinations[route] = MixpanelDestination(upstream)
     return destinations

@@ -30,12 +30,14 @@ from starlette.routing import Route
 from ..config import Config, Project
 from ..engine import Engine, Result
 from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
-from ..events import Event, to_record
+from ..events import Event, Kind, to_record
 from ..outbox import Entry, Outbox
 from ..protocols import mixpanel
+from ..protocols._vendor import PERSON
 from ._aggregate import Aggregator, Fold
 from ._client_ip import ClientAddress
 from ._cors import Cors
+from ._vendors import VENDOR_ROUTES, Vendor, is_amplitude_batch
 from .metrics import count_findings
 
 if TYPE_CHECKING:
@@ -108,6 +110,15 @@ class Gateway:
             handler = self._ingest_handler(endpoint)
             for path in (f"/{endpoint}", f"/{endpoint}/"):
                 routes.append(Route(path, handler, methods=["GET", "POST", "OPTIONS"]))
+        for path, vendor, name in VENDOR_ROUTES:
+            handler = self._vendor_handler(vendor, name)
+            routes.append(Route(path, handler, methods=["GET", "POST", "OPTIONS"]))
+        routes.append(Route("/batch", self._batch, methods=["GET", "POST", "OPTIONS"]))
+        routes.append(Route("/batch/", self._batch, methods=["GET", "POST", "OPTIONS"]))
+        for path in ("/array/{token}/config", "/array/{token}/config.js"):
+            routes.append(Route(path, self._posthog_config, methods=["GET"]))
+        for path in ("/s", "/s/"):
+            routes.append(Route(path, self._record, methods=["POST", "OPTIONS"]))
         for path in ("/flags", "/flags/", "/decide", "/decide/"):
             routes.append(Route(path, self._flags, methods=["GET", "POST", "OPTIONS"]))
         for path in ("/settings", "/settings/"):
@@ -216,6 +227,137 @@ class Gateway:
         )
         return Response(reply.body, reply.status, headers, reply.media_type)
 
+    def _vendor_handler(
+        self, vendor: Vendor, endpoint: str
+    ) -> Callable[[Request], Any]:
+        async def handle(request: Request) -> Response:
+            return await self._ingest_vendor(vendor, endpoint, request)
+
+        return handle
+
+    async def _batch(self, request: Request) -> Response:
+        # PostHog and Amplitude both call their batch API /batch: the body
+        # says which (Amplitude's has "events", PostHog's "batch" or is a list)
+        from ._vendors import AMPLITUDE, POSTHOG
+
+        body: bytes | None = b""
+        if request.method == "POST":
+            try:
+                body = await self._read_body(request)
+            except RequestError:
+                body = None  # too large: answered as PostHog's
+        amplitude = body is not None and is_amplitude_batch(
+            body, request.headers, limit=self.config.server.max_body_bytes
+        )
+        vendor = AMPLITUDE if amplitude else POSTHOG
+        return await self._ingest_vendor(
+            vendor, "batch", request, body=body, preread=True
+        )
+
+    async def _ingest_vendor(
+        self,
+        vendor: Vendor,
+        endpoint: str,
+        request: Request,
+        *,
+        body: bytes | None = b"",
+        preread: bool = False,
+    ) -> Response:
+        """One request to a PostHog, Segment or Amplitude endpoint: decode,
+        sanitise, commit, and answer in the vendor's own format."""
+        request_id = f"{self._id_prefix}{next(self._ids):x}"
+        origin = request.headers.get("origin")
+        if request.method == "OPTIONS":
+            return self._preflight(request, origin)
+        if request.method == "HEAD":
+            return Response(status_code=405, headers={"allow": "GET, POST, OPTIONS"})
+        query = dict(request.query_params)
+        try:
+            if body is None:
+                raise PayloadTooLarge(
+                    f"request body over {self.config.server.max_body_bytes} bytes"
+                )
+            if not preread and request.method == "POST":
+                body = await self._read_body(request)
+            batch = vendor.decode(
+                endpoint,
+                request.method,
+                query,
+                {k.lower(): v for k, v in request.headers.items()},
+                body,
+                max_body_bytes=self.config.server.max_body_bytes,
+                max_records=self.config.server.max_events_per_request,
+                received_at=time.time(),
+            )
+            keys = self.config.keys
+            auth_project = keys.get(batch.key) if batch.key else None
+            if batch.key and auth_project is None and vendor.key_is_auth:
+                raise Unauthorized("unknown ingest key")
+            client_ip = None
+            if batch.client_ip:
+                peer = request.client.host if request.client else None
+                client_ip = self._client.resolve(peer, request.headers)
+            accepted, failures, _ = await self._admit(
+                self.engine,
+                batch.events,
+                batch.tokens,
+                batch.indexes,
+                list(batch.failures),
+                [None] * len(batch.failures),
+                auth_project,
+                client_ip,
+                request_id,
+                person=True,
+            )
+            reply = vendor.respond(batch, accepted=accepted, failures=failures)
+        except OutboxFull as exc:
+            log.warning(
+                "outbox full, asking clients to retry", extra={"request_id": request_id}
+            )
+            reply = vendor.error_response(
+                RequestError("busy, retry later", status=503),
+                retry_after=exc.retry_after,
+            )
+        except RequestError as exc:
+            self.counters.rejected += 1
+            reply = vendor.error_response(exc)
+            log.info(
+                "request refused",
+                extra={
+                    "request_id": request_id,
+                    "route": f"{vendor.name}:{endpoint}",
+                    "reason": str(exc),
+                },
+            )
+        except Exception as exc:  # the edge: a bug answers in the vendor's shape
+            # the type only: a foreign exception's message may quote input
+            log.error(
+                "request failed",
+                extra={"request_id": request_id, "error": type(exc).__name__},
+            )
+            reply = vendor.error_response(
+                RequestError("internal error, retry later", status=500)
+            )
+        headers = {**reply.headers, **self._cors.headers(origin)}
+        return Response(reply.body, reply.status, headers, reply.media_type)
+
+    async def _posthog_config(self, request: Request) -> Response:
+        # posthog-js reads its remote config here; answered locally so that
+        # nothing about the page goes to PostHog, with compression on
+        from ..protocols import posthog
+
+        token = request.path_params.get("token", "")
+        headers = self._cors.headers(request.headers.get("origin"))
+        if request.url.path.endswith(".js"):
+            script = posthog.config_script(token)
+            if script is None:
+                return Response(status_code=404, headers=headers)
+            return Response(script, 200, headers, "application/javascript")
+        body = posthog.config_body(token)
+        if body is None:
+            return Response(status_code=404, headers=headers)
+        return JSONResponse(body, headers=headers)
+
     async def _read_body(self, request: Request) -> bytes:
         limit = self.config.server.max_body_bytes
         declared = request.headers.get("content-length")
@@ -238,12 +380,60 @@ class Gateway:
         request_id: str,
     ) -> mixpanel.Response:
         keys = self.config.keys
+        # /import may carry the ingest key as its Basic-auth user instead
+        # of inside each record
+        auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
+        if endpoint == "import" and decoded.auth_user and auth_project is None:
+            raise Unauthorized("unknown ingest key")
+        if not decoded.options.ip:
+            client_ip = None
         # read once: a policy reload swaps the engine, and one request runs
         # wholly under one policy
         engine = self.engine
-        failures = list(decoded.failures)
-        # parallel to failures, for /import's failed_records
-        failed_ids: list[str | None] = list(decoded.failed_insert_ids)
+        accepted, failures, failed_ids = await self._admit(
+            engine,
+            decoded.events,
+            decoded.tokens,
+            decoded.indexes,
+            list(decoded.failures),
+            list(decoded.failed_insert_ids),
+            auth_project,
+            client_ip,
+            request_id,
+        )
+        if endpoint == "import":
+            # /import answers list the failed records' ids: an id built
+            # from a card or phone number is not echoed
+            failed_ids = [engine.safe_insert_id(i) for i in failed_ids]
+        return mixpanel.respond(
+            endpoint,
+            decoded.options,
+            accepted=accepted,
+            failures=failures,
+            insert_ids=failed_ids,
+        )
+
+    async def _admit(
+        self,
+        engine: Engine,
+        events: list[Event],
+        tokens: list[str | None],
+        indexes: list[int],
+        failures: list[tuple[int, str]],
+        failed_ids: list[str | None],
+        auth_project: Project | None,
+        client_ip: str | None,
+        request_id: str,
+        *,
+        person: bool = False,
+    ) -> tuple[int, list[tuple[int, str]], list[str | None]]:
+        """Sanitise decoded records and commit them to the outbox (or the
+        aggregator); the number accepted and the failures. ``failed_ids``
+        runs parallel to ``failures`` (for /import's answer). With
+        ``person``, person operations riding on events (``PERSON`` in the
+        envelope) are sanitised by the profile rules."""
+        keys = self.config.keys
+        decoded_failures = len(failures)
         entries: list[Entry] = []
         folds: list[Fold] = []
         found: list[Finding] = []
@@ -255,15 +445,8 @@ class Gateway:
         # engine their events go through (None: no overrides, one payload
         # for every route, the hot path)
         plans: dict[str, list[_Plan]] | None = {} if engine.overrides else None
-        # /import may carry the ingest key as its Basic-auth user instead
-        # of inside each record
-        auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
-        if endpoint == "import" and decoded.auth_user and auth_project is None:
-            raise Unauthorized("unknown ingest key")
 
-        for index, event, token in zip(
-            decoded.indexes, decoded.events, decoded.tokens, strict=True
-        ):
+        for index, event, token in zip(indexes, events, tokens, strict=True):
             project = keys.get(token) if token else auth_project
             if project is None:
                 failures.append((index, "unknown or missing token"))
@@ -271,16 +454,16 @@ class Gateway:
                 unknown_keys += 1
                 continue
             try:
-                result = self._sanitise(
-                    engine, event, decoded.options, client_ip, found
-                )
+                result = self._sanitise(engine, event, client_ip, found, person)
                 clean = result.event
                 payload = None
                 if plans is not None:
                     plan = plans.get(project.name)
                     if plan is None:
                         plan = plans[project.name] = _plan(engine, project)
-                    own_entries, own_folds = _fan_out(engine, plan, event, result)
+                    own_entries, own_folds = _fan_out(
+                        engine, plan, event, result, person
+                    )
                 elif clean is not None and result.aggregate is None:
                     payload = orjson.dumps(to_record(clean))
             except Exception as exc:  # one record fails, never the request
@@ -310,13 +493,13 @@ class Gateway:
             for route in _routes(project):
                 entries.append(Entry(route, clean.insert_id, payload))
 
-        self.counters.received += len(decoded.events) + len(decoded.failures)
+        self.counters.received += len(events) + decoded_failures
         decisions = count_findings(found)
         if self.ops is not None:
-            self.ops.metrics.observe(decoded.events, decisions)
-        every_key_unknown = unknown_keys == len(decoded.events)
-        if decoded.events and every_key_unknown and not decoded.failures:
-            # every record named an unknown key: answer as Mixpanel does
+            self.ops.metrics.observe(events, decisions)
+        every_key_unknown = unknown_keys == len(events)
+        if events and every_key_unknown and not decoded_failures:
+            # every record named an unknown key: answer as the vendor does
             # for a bad token
             raise Unauthorized("unknown or missing token")
         if entries:
@@ -336,17 +519,7 @@ class Gateway:
             log.debug(
                 "sanitised", extra={"request_id": request_id, "decisions": summary}
             )
-        if endpoint == "import":
-            # /import answers list the failed records' ids: an id built
-            # from a card or phone number is not echoed
-            failed_ids = [engine.safe_insert_id(i) for i in failed_ids]
-        return mixpanel.respond(
-            endpoint,
-            decoded.options,
-            accepted=accepted,
-            failures=failures,
-            insert_ids=failed_ids,
-        )
+        return accepted, failures, failed_ids
 
     async def _aggregate(
         self, folds: list[Fold], records: int, request_id: str
@@ -367,13 +540,13 @@ class Gateway:
         self,
         engine: Engine,
         event: Event,
-        options: mixpanel.Options,
         client_ip: str | None,
         found: list[Finding],
+        person: bool,
     ) -> Result:
-        if event.ip is None and options.ip and client_ip is not None:
+        if event.ip is None and client_ip is not None:
             event.ip = client_ip
-        result = engine.apply(event)
+        result = _apply_person(engine, event) if person else engine.apply(event)
         found.extend(result.findings)
         if result.event is None:
             self.counters.dropped += 1
@@ -445,7 +618,7 @@ def _plan(engine: Engine, project: Project) -> list[_Plan]:
 
 
 def _fan_out(
-    engine: Engine, plan: list[_Plan], event: Event, result: Result
+    engine: Engine, plan: list[_Plan], event: Event, result: Result, person: bool
 ) -> tuple[list[Entry], list[Fold]]:
     """The outbox entries and folds of one record under per-destination
     overrides: each distinct engine applies the event once (the base
@@ -455,7 +628,12 @@ def _fan_out(
     folds: list[Fold] = []
     for part in plan:
         # apply never changes the event, so it can be applied again
-        own = result if part.engine is engine else part.engine.apply(event)
+        if part.engine is engine:
+            own = result
+        elif person:
+            own = _apply_person(part.engine, event)
+        else:
+            own = part.engine.apply(event)
         clean = own.event
         if clean is None:
             continue
@@ -466,6 +644,29 @@ def _fan_out(
         payload = orjson.dumps(to_record(clean))
         entries.extend(Entry(route, clean.insert_id, payload) for route in part.routes)
     return entries, folds
+
+
+def _apply_person(engine: Engine, event: Event) -> Result:
+    """Apply the policy to an event that may carry person operations
+    (PostHog ``$set``, Amplitude ``user_properties``): the event by its own
+    rules, the operations by the profile rules, as if they had come to
+    Mixpanel's ``/engage``. A dropped event takes its operations with it."""
+    ops = event.envelope.get(PERSON)
+    if ops is None:
+        return engine.apply(event)
+    envelope = {k: v for k, v in event.envelope.items() if k != PERSON}
+    result = engine.apply(dataclasses.replace(event, envelope=envelope))
+    clean = result.event
+    if clean is None or not isinstance(ops, dict):
+        return result
+    profile = Event(Kind.PROFILE, "$profile", dict(ops), event.distinct_id)
+    applied = engine.apply(profile)
+    result.findings.extend(applied.findings)
+    if applied.event is not None:
+        kept = {op: v for op, v in applied.event.properties.items() if v or v == 0}
+        if kept:
+            clean.envelope = {**clean.envelope, PERSON: kept}
+    return result
 
 
 async def _maybe_await(value: Any) -> None:

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..outbox import RouteStats, SqliteOutbox
+from ._vendors import VENDOR_ROUTES
 from .health import Readiness
 from .metrics import GatewayMetrics, policy_mode
 
@@ -51,6 +52,11 @@ _INGEST = frozenset(
 _MIXPANEL_OTHER = {
     f"/{e}{s}": e for e in ("flags", "decide", "settings", "record") for s in ("", "/")
 }
+# the other vendors' routes: (vendor, route) for the request metric
+_VENDORS = {path: (vendor.name, route) for path, vendor, route in VENDOR_ROUTES}
+# PostHog and Amplitude share /batch
+_VENDORS.update({p: ("posthog/amplitude", "batch") for p in ("/batch", "/batch/")})
+_VENDORS.update({"/s": ("posthog", "record"), "/s/": ("posthog", "record")})
 _OWN = {
     "/healthz": "healthz",
     "/readyz": "readyz",
@@ -403,6 +409,10 @@ class _AccessLog:
         path = scope["path"]
         if path in _MIXPANEL_OTHER:
             vendor, route = "mixpanel", _MIXPANEL_OTHER[path]
+        elif path in _VENDORS:
+            vendor, route = _VENDORS[path]
+        elif path.startswith("/array/"):
+            vendor, route = "posthog", "config"
         elif path in _OWN:
             vendor, route = "redline", _OWN[path]
         elif path.startswith("/ui/static/"):

@@ -1,0 +1,138 @@
+"""A project's destination may be another vendor than its source: events
+from the official Mixpanel SDK arrive at a PostHog stand-in in PostHog's
+format, with properties mapped as docs/vendors.md says; and Segment
+messages reach a Mixpanel stand-in with their context on Mixpanel's names."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from mixpanel import Consumer, Mixpanel
+from segment.analytics import Client
+
+from harness import gateway_thread, write_config
+from standins.mixpanel import MixpanelStandin
+from standins.posthog import PostHogStandin
+
+from .conftest import UPSTREAM_TOKEN, mixpanel_destination, wait_for
+
+PH_KEY = "phc_cross-vendor-0c1d"
+PH_ENV = "REDLINE_TEST_PH_KEY"
+
+
+@pytest.fixture
+def posthog_standin(monkeypatch: pytest.MonkeyPatch) -> Iterator[PostHogStandin]:
+    monkeypatch.setenv(PH_ENV, PH_KEY)
+    with PostHogStandin(api_key=PH_KEY) as ph:
+        yield ph
+
+
+def test_mixpanel_sdk_in_posthog_out(
+    tmp: Path, posthog_standin: PostHogStandin
+) -> None:
+    ph = posthog_standin
+    config = write_config(
+        tmp,
+        destinations=f"  ph:\n    type: posthog\n    base_url: {ph.base_url}\n",
+        forward=f"      - destination: ph\n        token: {{env: {PH_ENV}}}\n",
+    )
+    sent_at = time.time()
+    with gateway_thread(config) as gw:
+        consumer = Consumer(
+            events_url=f"{gw.url}/track",
+            people_url=f"{gw.url}/engage",
+            groups_url=f"{gw.url}/groups",
+            import_url=f"{gw.url}/import",
+        )
+        mp = Mixpanel("demo", consumer=consumer)
+        mp.track(
+            "jane.doe@example.com",
+            "$mp_web_page_view",
+            {
+                "$current_url": "https://app.example.com/a?email=jane.doe%40example.com"
+                "&utm_source=newsletter",
+                "current_url_path": "/a",
+                "current_domain": "app.example.com",
+                "current_page_title": "A",
+                "utm_source": "newsletter",
+            },
+        )
+        mp.track(
+            "user_3f9a2c",
+            "checkout",
+            {"plan": "pro", "card_hint": "4111 1111 1111 1111"},
+        )
+        mp.people_set("user_3f9a2c", {"$email": "jane.doe@example.com", "plan": "pro"})
+        mp.group_set("company", "Example KK", {"plan": "enterprise"})
+        wait_for(lambda: len(ph.events) >= 4)
+        time.sleep(0.5)
+
+    assert ph.violations == []
+    events = ph.events
+    assert len(events) == 4
+    raw = ph.raw_text()
+    for planted in (
+        "jane.doe@example.com",
+        "jane.doe%40example.com",
+        "4111 1111 1111 1111",
+    ):
+        assert planted not in raw
+    by_name = {e["event"]: e for e in events}
+    assert set(by_name) == {"$pageview", "checkout", "$set", "$groupidentify"}
+
+    page = by_name["$pageview"]
+    props = page["properties"]
+    # docs/vendors.md: Mixpanel's names become PostHog's
+    assert props["$current_url"] == "https://app.example.com/a?utm_source=newsletter"
+    assert props["$pathname"] == "/a"
+    assert props["$host"] == "app.example.com"
+    assert props["title"] == "A"
+    assert props["utm_source"] == "newsletter"
+    assert props["$lib"] == "python"  # mp_lib
+    assert page["distinct_id"].startswith("local:")
+    # the Mixpanel float-seconds time as ISO 8601, the $insert_id as a UUID
+    stamp = page["timestamp"]
+    when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    assert abs(when - sent_at) < 30
+    assert len(page["uuid"]) == 36
+
+    checkout = by_name["checkout"]
+    assert checkout["properties"]["plan"] == "pro"
+    assert "card_hint" not in checkout["properties"]
+    person = by_name["$set"]
+    assert person["$set"]["$email"].startswith("local:")
+    assert person["distinct_id"] == checkout["distinct_id"]
+    group = by_name["$groupidentify"]
+    assert group["properties"]["$group_type"] == "company"
+    assert group["properties"]["$group_set"] == {"plan": "enterprise"}
+
+
+def test_segment_sdk_in_mixpanel_out(tmp: Path, standin: MixpanelStandin) -> None:
+    config = write_config(tmp, **mixpanel_destination(standin))
+    with gateway_thread(config) as gw:
+        client = Client("demo", host=gw.url, sync_mode=True)
+        client.track(
+            "user_3f9a2c",
+            "checkout",
+            {"plan": "pro"},
+            context={
+                "page": {"url": "https://app.example.com/c?email=jane@example.com"},
+                "campaign": {"source": "newsletter"},
+            },
+        )
+        wait_for(lambda: len(standin.events) >= 1)
+        time.sleep(0.3)
+
+    assert standin.violations == []
+    (event,) = standin.events_for("track")
+    props = event["properties"]
+    assert props["token"] == UPSTREAM_TOKEN
+    assert props["$current_url"] == "https://app.example.com/c"
+    assert props["utm_source"] == "newsletter"
+    assert props["plan"] == "pro"
+    assert props["distinct_id"].startswith("local:")
+    assert props["$user_id"] == props["distinct_id"]
