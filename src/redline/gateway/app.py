@@ -39,6 +39,7 @@ from ._cors import Cors
 from .metrics import count_findings
 
 if TYPE_CHECKING:
+    from ..auditlog import AuditLog
     from ..engine import Finding
     from ._reload import PolicyReloader
     from .ops import Operations
@@ -99,6 +100,8 @@ class Gateway:
         self.ops: Operations | None = None
         # swaps ``engine`` when the policy changes (set by server.build)
         self.reloader: PolicyReloader | None = None
+        # the tamper-evident audit log (set by server.build when enabled)
+        self.audit: AuditLog | None = None
 
     # -- the app ---------------------------------------------------------
 
