@@ -149,10 +149,35 @@ class ProjectSpec(_Spec):
     forward: tuple[ForwardSpec, ...] = Field(min_length=1)
 
 
+class AuditKeySpec(_Spec):
+    key_id: Annotated[str, Field(min_length=1, max_length=64)]
+    key: SecretSpec
+
+
+class AuditLogSpec(_Spec):
+    """The tamper-evident audit log (see ``redline.auditlog``)."""
+
+    enabled: bool = True
+    # default: "audit" in the data directory; relative to the config file
+    directory: str | None = None
+    # the checkpoint signing key; without one, audit.key in the data directory
+    key: SecretSpec | None = None
+    key_id: Annotated[str, Field(min_length=1, max_length=64)] = "audit"
+    # keys that signed older checkpoints, for verification only
+    previous_keys: tuple[AuditKeySpec, ...] = ()
+    # counts of what was dropped, hashed and redacted, once per interval
+    summary_interval_seconds: Annotated[float, Field(gt=0)] = 60.0
+    checkpoint_every: Annotated[int, Field(ge=1)] = 100
+    max_file_bytes: Annotated[int, Field(ge=4096)] = 16 * 1024 * 1024
+    # default: the outbox's durability
+    durability: Literal["power", "process"] | None = None
+
+
 class ConfigSpec(_Spec):
     server: ServerSpec = ServerSpec()
     outbox: OutboxSpec = OutboxSpec()
     log: LogSpec = LogSpec()
+    audit_log: AuditLogSpec = AuditLogSpec()
     policy: str | None = None
     destinations: dict[str, DestinationSpec] = Field(
         default_factory=lambda: {"local": DestinationSpec(type="local")}

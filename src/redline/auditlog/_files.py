@@ -16,6 +16,9 @@ from typing import Any
 
 import orjson
 
+# the last checkpoint's sequence number and hash, signed
+HEAD_FILE = "audit.head"
+
 _NAME = re.compile(r"^audit-(\d{6,})\.jsonl$")
 
 

@@ -55,3 +55,9 @@ def utc_now() -> str:
 def encode(record: dict[str, Any]) -> bytes:
     """One line of the log (key order as written, newline included)."""
     return orjson.dumps(record) + b"\n"
+
+
+def head_mac(key: bytes, seq: int, hash_: str, key_id: str) -> str:
+    """The signature of the head file: which checkpoint was written last."""
+    message = f"redline-audit-head\x00{key_id}\x00{seq}\x00{hash_}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from ..sensitive import Sensitive
 from . import _record
-from ._files import file_name, log_files, read_lines
+from ._files import HEAD_FILE, file_name, log_files, read_lines
 from ._key import AuditKey
 
 log = logging.getLogger("redline.audit")
@@ -183,6 +183,33 @@ class AuditLog:
     def _checkpoint(self) -> None:
         self._write("checkpoint", {"key_id": self._key.key_id})
         self._since_checkpoint = 0
+        self._write_head()
+
+    def _write_head(self) -> None:
+        # the last checkpoint, signed, beside the log: cutting records off
+        # the end (back past a checkpoint) no longer leaves a log that
+        # looks whole
+        key_id = self._key.key_id
+        head = {
+            "seq": self._seq,
+            "hash": self._prev,
+            "key_id": key_id,
+            "mac": _record.head_mac(
+                self._key.secret.reveal(), self._seq, self._prev, key_id
+            ),
+        }
+        path = self.directory / HEAD_FILE
+        tmp = path.with_name(HEAD_FILE + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            _write_all(fd, _record.encode(head))
+            if self._fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        if self._fsync:
+            _fsync_dir(self.directory)
 
     def _rotate(self) -> None:
         if self._since_checkpoint:
@@ -199,11 +226,7 @@ class AuditLog:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         if created and self._fsync:
             # the new name must survive a power loss too
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            _fsync_dir(self.directory)
         return fd
 
 
@@ -254,6 +277,14 @@ def _damage(path: Path, offset: int, size: int) -> Damage:
         f.seek(offset)
         digest = hashlib.sha256(f.read(size)).hexdigest()
     return Damage(path.name, offset, size, digest)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -102,6 +102,8 @@ class Gateway:
         self.reloader: PolicyReloader | None = None
         # the tamper-evident audit log (set by server.build when enabled)
         self.audit: AuditLog | None = None
+        # findings since the audit log's last summary (set with it)
+        self.audit_findings: Counter[Finding] | None = None
 
     # -- the app ---------------------------------------------------------
 
@@ -315,6 +317,8 @@ class Gateway:
 
         self.counters.received += len(decoded.events) + len(decoded.failures)
         decisions = count_findings(found)
+        if self.audit_findings is not None and decisions:
+            self.audit_findings.update(decisions)
         if self.ops is not None:
             self.ops.metrics.observe(decoded.events, decisions)
         every_key_unknown = unknown_keys == len(decoded.events)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ..auditlog import AuditTrail, open_audit_log
 from ..config import Config
 from ..destinations.forwarder import Forwarder, build_destinations
 from ..destinations.local import LocalStore
@@ -52,6 +53,7 @@ def build(config: Config) -> Gateway:
         return Engine(compiled, hasher_for(compiled, data_dir, config.base_dir))
 
     engine = make_engine(policy)
+    audit = open_audit_log(config)
     spec = config.spec.outbox
     outbox = SqliteOutbox(
         Path(data_dir) / "outbox.db",
@@ -64,6 +66,8 @@ def build(config: Config) -> Gateway:
     )
 
     async def on_start() -> None:
+        if trail is not None:
+            await trail.start()
         await outbox.start()
         await aggregator.start()
         forwarder.start()
@@ -81,6 +85,9 @@ def build(config: Config) -> Gateway:
         log.info("shutdown: closing the outbox")
         await outbox.close()
         store.close()
+        if trail is not None:
+            log.info("shutdown: closing the audit log")
+            await trail.stop()
         release_data_dir(data_dir)
 
     gateway = Gateway(
@@ -94,6 +101,8 @@ def build(config: Config) -> Gateway:
     # metrics, readiness and the dashboard; sends are timed per destination
     ops = Operations(gateway, high_water=spec.high_water_events)
     gateway.ops = ops
+    interval = config.spec.audit_log.summary_interval_seconds
+    trail = None if audit is None else AuditTrail(audit, gateway, interval)
     destinations = ops.metrics.timed(build_destinations(config, store))
     forwarder = Forwarder(
         outbox,
