@@ -19,14 +19,16 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
+from ..access import KeyRing, Verdict
 from ..config import Config, Project
 from ..engine import Engine, Result
 from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
@@ -36,6 +38,7 @@ from ..protocols import mixpanel
 from ._aggregate import Aggregator, Fold
 from ._client_ip import ClientAddress
 from ._cors import Cors
+from ._ratelimit import RateLimited, RateLimiter
 from .metrics import count_findings
 
 if TYPE_CHECKING:
@@ -90,7 +93,13 @@ class Gateway:
         self._client = ClientAddress(
             config.server.client_ip_header, config.server.trusted_proxies
         )
-        self._cors = Cors(config.server.cors_origins)
+        # ingest keys from the config (server.build adds the key store)
+        self.keyring = KeyRing(config)
+        self.limits = RateLimiter(config.server.rate_limits)
+        self._cors = Cors(
+            config.server.cors_origins,
+            lambda origin: self.keyring.origin_allowed_by_some_key(origin),
+        )
         self._on_start = on_start
         self._on_stop = on_stop
         # request ids: unique per process start, cheap per request
@@ -100,6 +109,8 @@ class Gateway:
         self.ops: Operations | None = None
         # swaps ``engine`` when the policy changes (set by server.build)
         self.reloader: PolicyReloader | None = None
+        # the admin API, mounted at /admin (set by server.build)
+        self.admin: ASGIApp | None = None
         # the tamper-evident audit log (set by server.build when enabled)
         self.audit: AuditLog | None = None
         # findings since the audit log's last summary (set with it)
@@ -108,7 +119,7 @@ class Gateway:
     # -- the app ---------------------------------------------------------
 
     def app(self) -> Starlette:
-        routes = []
+        routes: list[BaseRoute] = []
         for endpoint in _ENDPOINTS:
             handler = self._ingest_handler(endpoint)
             for path in (f"/{endpoint}", f"/{endpoint}/"):
@@ -120,6 +131,8 @@ class Gateway:
         for path in ("/record", "/record/"):
             routes.append(Route(path, self._record, methods=["POST", "OPTIONS"]))
         routes.append(Route("/healthz", self._healthz, methods=["GET"]))
+        if self.admin is not None:
+            routes.append(Mount("/admin", app=self.admin))
         if self.ops is None:
             return Starlette(routes=routes, lifespan=self._lifespan)
         routes.extend(self.ops.routes())
@@ -169,7 +182,13 @@ class Gateway:
 
         options = mixpanel.options_or_default(query)
         records = 0
+        # False when a record's key does not allow this origin: the answer
+        # then carries no CORS headers, so the browser refuses it too
+        cors_ok = True
         try:
+            peer = request.client.host if request.client else None
+            client_ip = self._client.resolve(peer, request.headers)
+            self.limits.client(client_ip)
             body = await self._read_body(request)
             decoded = mixpanel.decode(
                 endpoint,
@@ -182,9 +201,9 @@ class Gateway:
             )
             options = decoded.options
             records = len(decoded.events) + len(decoded.failures)
-            peer = request.client.host if request.client else None
-            client_ip = self._client.resolve(peer, request.headers)
-            reply = await self._accept(endpoint, decoded, client_ip, request_id)
+            reply, cors_ok = await self._accept(
+                endpoint, decoded, client_ip, request_id, origin
+            )
         except OutboxFull as exc:
             log.warning(
                 "outbox full, asking clients to retry", extra={"request_id": request_id}
@@ -197,13 +216,18 @@ class Gateway:
             )
         except RequestError as exc:
             self.counters.rejected += 1
-            reply = mixpanel.error_response(endpoint, options, exc)
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            reply = mixpanel.error_response(
+                endpoint, options, exc, retry_after=retry_after
+            )
+            cors_ok = exc.status != 403
             log.info(
                 "request refused",
                 extra={"request_id": request_id, "route": endpoint, "reason": str(exc)},
             )
 
-        headers = {**reply.headers, **self._cors.headers(origin)}
+        cors = self._cors.headers(origin) if cors_ok else {}
+        headers = {**reply.headers, **cors}
         self.counters.requests[f"{endpoint} {reply.status}"] += 1
         access_log.info(
             "%s /%s %s",
@@ -241,8 +265,13 @@ class Gateway:
         decoded: mixpanel.Decoded,
         client_ip: str | None,
         request_id: str,
-    ) -> mixpanel.Response:
-        keys = self.config.keys
+        origin: str | None = None,
+    ) -> tuple[mixpanel.Response, bool]:
+        keyring = self.keyring
+        now = time.time()
+        # key id -> records, for the per-key rate limit
+        per_key: Counter[str] = Counter()
+        refusals: Counter[str] = Counter()
         # read once: a policy reload swaps the engine, and one request runs
         # wholly under one policy
         engine = self.engine
@@ -262,16 +291,41 @@ class Gateway:
         plans: dict[str, list[_Plan]] | None = {} if engine.overrides else None
         # /import may carry the ingest key as its Basic-auth user instead
         # of inside each record
-        auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
-        if endpoint == "import" and decoded.auth_user and auth_project is None:
-            raise Unauthorized("unknown ingest key")
+        auth = (
+            keyring.check(decoded.auth_user, origin, now)
+            if decoded.auth_user
+            else None
+        )
+        if endpoint == "import" and auth is not None and auth.project is None:
+            _refuse(auth.refusal)
 
-        for index, event, token in zip(
-            decoded.indexes, decoded.events, decoded.tokens, strict=True
+        # a batch names one key as a rule: each distinct key checked once
+        seen: dict[str, Verdict] = {}
+        verdicts: list[Verdict | None] = []
+        for token in decoded.tokens:
+            if not token:
+                verdicts.append(auth)
+                continue
+            verdict = seen.get(token)
+            if verdict is None:
+                verdict = seen[token] = keyring.check(token, origin, now)
+            verdicts.append(verdict)
+        for verdict in verdicts:
+            if verdict is not None and verdict.key is not None and verdict.project:
+                per_key[verdict.key.id] += 1
+        for key_id, count in per_key.items():
+            # before the engine runs and anything is stored: a refused
+            # batch is sent again
+            self.limits.key(key_id, count)
+
+        for index, event, verdict in zip(
+            decoded.indexes, decoded.events, verdicts, strict=True
         ):
-            project = keys.get(token) if token else auth_project
-            if project is None:
-                failures.append((index, "unknown or missing token"))
+            project = verdict.project if verdict is not None else None
+            if verdict is None or project is None:
+                refusal = verdict.refusal if verdict is not None else None
+                refusals[refusal or "unknown"] += 1
+                failures.append((index, _REFUSALS.get(refusal or "unknown", "")))
                 failed_ids.append(event.insert_id)
                 unknown_keys += 1
                 continue
@@ -323,9 +377,9 @@ class Gateway:
             self.ops.metrics.observe(decoded.events, decisions)
         every_key_unknown = unknown_keys == len(decoded.events)
         if decoded.events and every_key_unknown and not decoded.failures:
-            # every record named an unknown key: answer as Mixpanel does
-            # for a bad token
-            raise Unauthorized("unknown or missing token")
+            # every record named a key that may not send: answer as
+            # Mixpanel does for a bad token
+            _refuse(refusals.most_common(1)[0][0])
         if entries:
             await self.outbox.append(entries)
         if folds:
@@ -347,13 +401,14 @@ class Gateway:
             # /import answers list the failed records' ids: an id built
             # from a card or phone number is not echoed
             failed_ids = [engine.safe_insert_id(i) for i in failed_ids]
-        return mixpanel.respond(
+        reply = mixpanel.respond(
             endpoint,
             decoded.options,
             accepted=accepted,
             failures=failures,
             insert_ids=failed_ids,
         )
+        return reply, not refusals["origin"]
 
     async def _aggregate(
         self, folds: list[Fold], records: int, request_id: str
@@ -421,6 +476,21 @@ class Gateway:
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+
+_REFUSALS = {
+    "unknown": "unknown or missing token",
+    "revoked": "ingest key revoked",
+    "expired": "ingest key expired",
+    "origin": "ingest key not allowed from this origin",
+}
+
+
+def _refuse(refusal: str | None) -> NoReturn:
+    reason = _REFUSALS.get(refusal or "unknown", _REFUSALS["unknown"])
+    if refusal == "origin":
+        raise RequestError(reason, status=403)
+    raise Unauthorized(reason)
 
 
 def _routes(project: Project) -> list[str]:

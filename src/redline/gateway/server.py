@@ -20,6 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
+from ..access import KeyRing, KeyStore, KeyWatcher
 from ..auditlog import AuditTrail, open_audit_log
 from ..config import Config
 from ..destinations.forwarder import Forwarder, build_destinations
@@ -32,6 +33,7 @@ from ..policy import CompiledPolicy, load_policy
 from ._aggregate import Aggregator
 from ._lock import lock_data_dir, release_data_dir
 from ._reload import PolicyReloader
+from .admin import admin_app
 from .app import Gateway
 from .ops import Operations
 
@@ -73,8 +75,10 @@ def build(config: Config) -> Gateway:
         forwarder.start()
         ops.start()
         await reloader.start()
+        await keys.start()
 
     async def on_stop() -> None:
+        await keys.stop()
         await reloader.stop()
         await ops.stop()
         # open aggregation windows go to the outbox before forwarding stops
@@ -85,6 +89,7 @@ def build(config: Config) -> Gateway:
         log.info("shutdown: closing the outbox")
         await outbox.close()
         store.close()
+        key_store.close()
         if trail is not None:
             log.info("shutdown: closing the audit log")
             await trail.stop()
@@ -115,6 +120,11 @@ def build(config: Config) -> Gateway:
     # a changed policy (SIGHUP or a new file) is put in force while serving
     reloader = PolicyReloader(gateway, Path(config.policy_path), make_engine)
     gateway.reloader = reloader
+    # ingest keys and admin tokens made by `redline keys` and the admin API
+    key_store = KeyStore.in_dir(data_dir)
+    gateway.keyring = KeyRing(config, key_store)
+    keys = KeyWatcher(gateway.keyring, key_store, lambda: gateway.audit)
+    gateway.admin = admin_app(gateway, key_store)
     return gateway
 
 
