@@ -12,6 +12,7 @@ import orjson
 
 from . import _logs
 from . import config as config_mod
+from .cli_auditlog import auditlog
 from .cli_policy import policy
 from .errors import ConfigError, RedlineError
 
@@ -295,6 +296,7 @@ def outbox_replay(
 
 
 main.add_command(policy)
+main.add_command(auditlog)
 
 
 @main.command()

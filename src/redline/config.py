@@ -210,7 +210,7 @@ class AuditLogSpec(_Spec):
     """The tamper-evident audit log (see ``redline.auditlog``)."""
 
     enabled: bool = True
-    # default: "audit" in the data directory; relative to the config file
+    # default: the data directory; relative to the config file
     directory: str | None = None
     # the checkpoint signing key; without one, audit.key in the data directory
     key: SecretSpec | None = None

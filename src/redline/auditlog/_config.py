@@ -13,9 +13,11 @@ from ._writer import AuditLog
 
 
 def audit_dir(config: Config) -> Path:
+    """The data directory itself unless the config says otherwise: the
+    files (``audit-NNNNNN.jsonl``, ``audit.head``) sit beside the outbox."""
     spec = config.spec.audit_log
     if spec.directory is None:
-        return config.data_dir / "audit"
+        return config.data_dir
     return (config.base_dir / spec.directory).expanduser()
 
 

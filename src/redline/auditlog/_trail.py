@@ -21,10 +21,11 @@ import logging
 import os
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import __version__
 from ._record import utc_now
+from ._summary import summary_rows
 from ._writer import AuditLog
 
 if TYPE_CHECKING:
@@ -32,11 +33,6 @@ if TYPE_CHECKING:
     from ..gateway.app import Gateway
 
 log = logging.getLogger("redline.audit")
-
-# distinct (event, property, action, detector) rows one summary holds; the
-# rest are added up in one "other" row per action and detector
-MAX_SUMMARY_ROWS = 500
-OTHER = "(other)"
 
 _TOTALS = ("received", "accepted", "dropped", "rejected", "aggregated")
 
@@ -118,44 +114,16 @@ class AuditTrail:
         self._since, self._totals = until, totals
         if not findings and not any(delta.values()):
             return
+        policy = self._gateway.engine.policy
         await asyncio.to_thread(
             self.audit.append,
             "summary",
             since=since,
             until=until,
-            policy=self._gateway.engine.policy.digest,
+            policy=policy.digest,
             events=delta,
-            findings=summary_rows(findings),
+            findings=summary_rows(findings, policy),
         )
-
-
-def summary_rows(findings: Counter[Finding]) -> list[dict[str, Any]]:
-    """Rows of counts, largest first, at most ``MAX_SUMMARY_ROWS`` named."""
-    rows: Counter[tuple[str, str, str, str]] = Counter()
-    for finding, count in findings.items():
-        key = (finding.event, finding.path, finding.action, finding.detector or "")
-        rows[key] += count
-    ordered = sorted(rows.items(), key=lambda item: (-item[1], item[0]))
-    named, rest = ordered[:MAX_SUMMARY_ROWS], ordered[MAX_SUMMARY_ROWS:]
-    others: Counter[tuple[str, str]] = Counter()
-    for (_, _, action, detector), count in rest:
-        others[(action, detector)] += count
-    out = [
-        _row(event, path, action, detector, n)
-        for (event, path, action, detector), n in named
-    ]
-    out.extend(_row(OTHER, OTHER, a, d, n) for (a, d), n in sorted(others.items()))
-    return out
-
-
-def _row(
-    event: str, path: str, action: str, detector: str, count: int
-) -> dict[str, Any]:
-    row: dict[str, Any] = {"event": event, "property": path, "action": action}
-    if detector:
-        row["detector"] = detector
-    row["count"] = count
-    return row
 
 
 def _totals(gateway: Gateway) -> dict[str, int]:

@@ -419,13 +419,17 @@ def _summarise(records: list[_Rec], report: Report) -> None:
             f"{unsigned} record(s) after the last signed checkpoint (seq "
             f"{report.signed_through}) are chained but not signed yet"
         )
-    if records[-1].kind != "checkpoint" or not any(
-        rec.kind == "gateway.stop" for rec in records[-3:]
-    ):
-        report.notes.append(
-            "the log does not end with a clean stop: the gateway is running, or "
-            "it stopped without closing the log"
+    if any(rec.kind == "gateway.start" for rec in records):
+        clean = (
+            len(records) >= 2
+            and records[-1].kind == "checkpoint"
+            and records[-2].kind == "gateway.stop"
         )
+        if not clean:
+            report.notes.append(
+                "the log does not end with a gateway.stop record and a "
+                "checkpoint: the gateway is running, or it did not stop cleanly"
+            )
 
 
 def _well_formed(line: Line) -> bool:
