@@ -182,3 +182,18 @@ def test_the_generated_key_is_private_and_refused_when_it_is_not(
     os.chmod(path, 0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
         local_key(tmp_path)
+
+
+def test_a_lost_generated_key_stops_the_start_instead_of_replacing_it(
+    tmp_path: Path,
+) -> None:
+    from redline import config as config_mod
+    from redline.auditlog import open_audit_log
+
+    data = tmp_path / "data"
+    config = config_mod.load(None, overrides={"data_dir": str(data)})
+    open_audit_log(config).close()  # type: ignore[union-attr]
+    (data / "audit.key").unlink()
+
+    with pytest.raises(ConfigError, match=r"audit\.key, which is missing"):
+        open_audit_log(config)

@@ -8,7 +8,8 @@ from pathlib import Path
 from ..config import AuditLogSpec, Config, SecretSpec
 from ..errors import ConfigError
 from ..sensitive import Sensitive
-from ._key import LOCAL_KEY_ID, AuditKey, local_key
+from ._files import log_files
+from ._key import LOCAL_KEY_FILE, LOCAL_KEY_ID, AuditKey, local_key
 from ._writer import AuditLog
 
 
@@ -26,6 +27,17 @@ def signing_key(config: Config) -> AuditKey:
     directory when the config names none)."""
     spec = config.spec.audit_log
     if spec.key is None:
+        key_file = config.data_dir / LOCAL_KEY_FILE
+        directory = audit_dir(config)
+        if not key_file.exists() and log_files(directory):
+            # a new key would make every old checkpoint fail to verify
+            raise ConfigError(
+                f"the audit log in {directory} was signed with {key_file}, "
+                "which is missing",
+                path=config.source,
+                fix=f"restore {key_file} from a backup, or move the old audit "
+                "log files aside to start a new log",
+            )
         key = local_key(config.data_dir, create=True)
         assert key is not None
         return key
