@@ -130,12 +130,13 @@ def verify_command(
 
 
 def _verify_with_progress(directory: Path, keys: dict[str, bytes], total: int) -> Any:
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     from .auditlog import verify
 
     columns = (BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    with Progress(*columns, transient=True) as bar:
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
         task = bar.add_task("verifying", total=total)
         return verify(directory, keys, progress=lambda n: bar.advance(task, n))
 

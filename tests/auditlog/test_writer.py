@@ -197,3 +197,29 @@ def test_a_lost_generated_key_stops_the_start_instead_of_replacing_it(
 
     with pytest.raises(ConfigError, match=r"audit\.key, which is missing"):
         open_audit_log(config)
+
+
+def test_a_write_that_fails_part_way_is_recovered_by_the_next_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redline.auditlog import _writer
+
+    log = open_log(tmp_path)
+    log.append("admin.access", n=1)
+    real = _writer._write_all
+
+    def half_then_fail(fd: int, data: bytes) -> None:
+        real(fd, data[: len(data) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_writer, "_write_all", half_then_fail)
+    with pytest.raises(OSError):
+        log.append("admin.access", n=2)
+    monkeypatch.setattr(_writer, "_write_all", real)
+    log.append("admin.access", n=3)
+    log.close()
+
+    kinds = [r["kind"] for p in files(tmp_path)[1:] for r in lines(p)]
+    assert kinds[0] == "audit.recovered"
+    report = check(tmp_path)
+    assert report.ok, report.problems

@@ -33,7 +33,7 @@ def canonical(record: dict[str, Any]) -> bytes:
 
 
 def chain_hash(prev: str, record: dict[str, Any]) -> str:
-    return hashlib.sha256(prev.encode("ascii") + canonical(record)).hexdigest()
+    return hashlib.sha256(prev.encode() + canonical(record)).hexdigest()
 
 
 def checkpoint_mac(key: bytes, record: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ import dataclasses
 import hashlib
 import hmac
 import itertools
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ import orjson
 
 from . import _record
 from ._files import HEAD_FILE, Line, file_name, log_files, read_lines
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -437,9 +440,9 @@ def _well_formed(line: Line) -> bool:
     if record is None:
         return False
     return (
-        isinstance(record.get("seq"), int)
-        and isinstance(record.get("hash"), str)
-        and isinstance(record.get("prev"), str)
+        type(record.get("seq")) is int
+        and _HEX64.fullmatch(str(record.get("hash"))) is not None
+        and _HEX64.fullmatch(str(record.get("prev"))) is not None
         and isinstance(record.get("kind"), str)
         and isinstance(record.get("ts"), str)
         and isinstance(record.get("data"), dict)

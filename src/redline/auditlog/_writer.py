@@ -82,23 +82,11 @@ class AuditLog:
         self._lock = threading.Lock()
         self._closed = False
         self._since_checkpoint = 0
+        # a write failed part-way: the file's end is unknown until resumed
+        self._broken = False
         directory.mkdir(parents=True, exist_ok=True)
-        self._index, self._seq, self._prev, damage = _resume(directory)
-        if damage:
-            # continue in a fresh file; the damaged bytes stay as evidence
-            self._index += 1
-        self._fd = self._open(self._index)
-        self._size = os.fstat(self._fd).st_size
-        if damage:
-            log.error(
-                "audit log: the last write before this start was cut short; "
-                "its bytes are kept and recorded",
-                extra={"damaged": [d.as_data() for d in damage]},
-            )
-            with self._lock:
-                self._write(
-                    "audit.recovered", {"damaged": [d.as_data() for d in damage]}
-                )
+        with self._lock:
+            self._resume("the last write before this start was cut short")
 
     # -- the public face -------------------------------------------------
 
@@ -138,6 +126,8 @@ class AuditLog:
             if self._closed:
                 return
             try:
+                if self._broken:
+                    self._check_open()
                 if self._since_checkpoint:
                     self._checkpoint()
             finally:
@@ -149,6 +139,28 @@ class AuditLog:
     def _check_open(self) -> None:
         if self._closed:
             raise AuditLogClosed("the audit log is closed")
+        if self._broken:
+            os.close(self._fd)
+            self._resume("a write failed part-way")
+
+    def _resume(self, why: str) -> None:
+        """Continue from the last complete record on disk; any bytes after
+        it are kept and described in a new file."""
+        self._index, self._seq, self._prev, damage = _resume(self.directory)
+        if damage:
+            # continue in a fresh file; the damaged bytes stay as evidence
+            self._index += 1
+        self._fd = self._open(self._index)
+        self._size = os.fstat(self._fd).st_size
+        self._broken = False
+        if damage:
+            described = [d.as_data() for d in damage]
+            log.error(
+                "audit log: %s; its bytes are kept and recorded",
+                why,
+                extra={"damaged": described},
+            )
+            self._write("audit.recovered", {"damaged": described})
 
     def _write(self, kind: str, data: dict[str, Any]) -> None:
         record: dict[str, Any] = {
@@ -173,9 +185,14 @@ class AuditLog:
                 f"audit record {kind!r} is {len(line)} bytes, over "
                 f"{MAX_RECORD_BYTES}; log counts and names, not contents"
             )
-        _write_all(self._fd, line)
-        if self._fsync:
-            os.fsync(self._fd)
+        try:
+            _write_all(self._fd, line)
+            if self._fsync:
+                os.fsync(self._fd)
+        except OSError:
+            # part of the line may be on disk; the next append finds out
+            self._broken = True
+            raise
         self._size += len(line)
         self._seq += 1
         self._prev = record["hash"]
