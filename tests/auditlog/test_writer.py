@@ -223,3 +223,31 @@ def test_a_write_that_fails_part_way_is_recovered_by_the_next_append(
     assert kinds[0] == "audit.recovered"
     report = check(tmp_path)
     assert report.ok, report.problems
+
+
+def test_a_rotation_that_cannot_open_the_next_file_is_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redline.auditlog import _writer
+
+    log = open_log(tmp_path, max_file_bytes=1024)
+    real = _writer.AuditLog._open
+    calls = {"n": 0}
+
+    def fail_once(self: _writer.AuditLog, index: int) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(24, "Too many open files")
+        return real(self, index)
+
+    monkeypatch.setattr(_writer.AuditLog, "_open", fail_once)
+    with pytest.raises(OSError):
+        for i in range(20):
+            log.append("admin.access", n=i, route="/admin/keys")
+    for i in range(20):
+        log.append("admin.access", n=100 + i, route="/admin/keys")
+    log.close()
+
+    report = check(tmp_path)
+    assert report.ok, report.problems
+    assert len(files(tmp_path)) >= 2

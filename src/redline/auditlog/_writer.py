@@ -84,6 +84,7 @@ class AuditLog:
         self._since_checkpoint = 0
         # a write failed part-way: the file's end is unknown until resumed
         self._broken = False
+        self._fd = -1  # the file being written; -1 while none is open
         directory.mkdir(parents=True, exist_ok=True)
         with self._lock:
             self._resume("the last write before this start was cut short")
@@ -132,7 +133,8 @@ class AuditLog:
                     self._checkpoint()
             finally:
                 self._closed = True
-                os.close(self._fd)
+                if self._fd >= 0:
+                    os.close(self._fd)
 
     # -- inside the lock ---------------------------------------------------
 
@@ -140,7 +142,10 @@ class AuditLog:
         if self._closed:
             raise AuditLogClosed("the audit log is closed")
         if self._broken:
-            os.close(self._fd)
+            if self._fd >= 0:
+                os.close(self._fd)
+                # never closed twice, should resuming fail as well
+                self._fd = -1
             self._resume("a write failed part-way")
 
     def _resume(self, why: str) -> None:
@@ -232,8 +237,14 @@ class AuditLog:
         if self._since_checkpoint:
             self._checkpoint()
         os.close(self._fd)
+        self._fd = -1
         self._index += 1
-        self._fd = self._open(self._index)
+        try:
+            self._fd = self._open(self._index)
+        except OSError:
+            # the next append finds the files as they are and goes on
+            self._broken = True
+            raise
         self._size = 0
         log.info("audit log rotated", extra={"file": file_name(self._index)})
 
