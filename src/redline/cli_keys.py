@@ -299,4 +299,3 @@ def token_revoke(config_path: str | None, data_dir: str | None, token_id: str) -
         except RedlineError as exc:
             _fail(str(exc), 1)
     click.echo(f"revoked admin token {token_id}")
-

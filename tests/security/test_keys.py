@@ -23,7 +23,9 @@ _ID = re.compile(r"ingest key (k_[0-9a-f]+)")
 
 
 def _cli(config: Path, *args: str) -> str:
-    result = CliRunner().invoke(keys_cli, [*args[:1], "--config", str(config), *args[1:]])
+    result = CliRunner().invoke(
+        keys_cli, [*args[:1], "--config", str(config), *args[1:]]
+    )
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -38,7 +40,7 @@ def _created(output: str) -> tuple[str, str]:
 def _stored(tmp_path: Path) -> list[dict[str, str]]:
     store = KeyStore.in_dir(tmp_path / "data")
     try:
-        return [{"id": k.id, "digest": k.digest} for k in store.keys()]
+        return [{"id": k.id, "digest": k.digest} for k in store.ingest_keys()]
     finally:
         store.close()
 
@@ -48,7 +50,9 @@ def test_a_key_created_by_the_cli_works_on_a_running_gateway_and_stops_when_revo
 ) -> None:
     config = write_config(tmp_path)
     with gateway_thread(config) as gw:
-        key_id, key = _created(_cli(config, "create", "--project", "demo", "--label", "web"))
+        key_id, key = _created(
+            _cli(config, "create", "--project", "demo", "--label", "web")
+        )
         # picked up without a restart
         wait_for(lambda: track(gw.url, key).json() == {"status": 1, "error": None})
 
@@ -79,8 +83,9 @@ def test_an_expired_key_is_refused(tmp_path: Path) -> None:
         store.close()
         # picked up by the running gateway, and refused as expired
         wait_for(
-            lambda: track(gw.url, soon.reveal()).json().get("error")
-            == "ingest key expired"
+            lambda: (
+                track(gw.url, soon.reveal()).json().get("error") == "ingest key expired"
+            )
         )
         assert track(gw.url, soon.reveal()).status_code == 401
         assert track(gw.url, "old-key").json() == {
@@ -95,7 +100,9 @@ def test_rotation_keeps_both_keys_valid_until_the_old_one_is_revoked(
 ) -> None:
     config = write_config(tmp_path)
     with gateway_thread(config) as gw:
-        old_id, old = _created(_cli(config, "create", "--project", "demo", "--label", "app"))
+        old_id, old = _created(
+            _cli(config, "create", "--project", "demo", "--label", "app")
+        )
         wait_for(lambda: track(gw.url, old).status_code == 200)
 
         new_id, new = _created(_cli(config, "rotate", old_id))

@@ -111,7 +111,7 @@ class KeyRing:
         generation = self._store.generation()
         if generation == self._generation and not force:
             return False
-        stored = self._store.keys()
+        stored = self._store.ingest_keys()
         self._table = self._build(stored)
         self._generation = generation
         return True

@@ -168,7 +168,11 @@ class KeyStore:
             self._conn.execute("COMMIT")
 
     def _changed(
-        self, conn: sqlite3.Connection, action: str, subject: str, detail: str,
+        self,
+        conn: sqlite3.Connection,
+        action: str,
+        subject: str,
+        detail: str,
         actor: str,
     ) -> None:
         conn.execute("UPDATE meta SET generation = generation + 1")
@@ -231,7 +235,7 @@ class KeyStore:
             ),
         )
 
-    def keys(self) -> list[StoredKey]:
+    def ingest_keys(self) -> list[StoredKey]:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT id, project, label, digest, origins, created_at,"
@@ -240,14 +244,21 @@ class KeyStore:
             ).fetchall()
         return [
             StoredKey(
-                r[0], r[1], r[2], r[3], tuple(filter(None, r[4].split("\n"))),
-                r[5], r[6], r[7], r[8],
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                tuple(filter(None, r[4].split("\n"))),
+                r[5],
+                r[6],
+                r[7],
+                r[8],
             )
             for r in rows
         ]
 
     def key(self, key_id: str) -> StoredKey:
-        for key in self.keys():
+        for key in self.ingest_keys():
             if key.id == key_id:
                 return key
         raise NotFound(f"no ingest key with id {key_id!r} (see `redline keys list`)")

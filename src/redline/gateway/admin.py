@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -383,9 +384,7 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
     ) -> KeyOut:
         _stored_only(key_id)
         try:
-            await asyncio.to_thread(
-                store.revoke_key, key_id, actor=f"token:{token.id}"
-            )
+            await asyncio.to_thread(store.revoke_key, key_id, actor=f"token:{token.id}")
         except NotFound:
             raise HTTPException(404, "no ingest key with that id") from None
         return key_out(key_id)
@@ -482,9 +481,12 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
         by_property = []
         if ops is not None:
             # names as the metrics keep them: capped, detected data redacted
-            for (event, prop, action, detector), count in (
-                ops.metrics.findings_by_property.most_common(100)
-            ):
+            for (
+                event,
+                prop,
+                action,
+                detector,
+            ), count in ops.metrics.findings_by_property.most_common(100):
                 by_property.append(
                     PropertyFindingCount(
                         event=event,
@@ -562,10 +564,15 @@ class _Audited:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            # the template of the operation, never the path as sent (the
+            # mount that leads here leaves its own route in the scope)
             route = scope.get("route")
-            template = getattr(route, "path", None)
-            if template is None:
-                template = "/openapi.json" if scope["path"] == "/openapi.json" else "?"
+            if isinstance(route, APIRoute):
+                template = route.path
+            elif scope["path"].endswith("/openapi.json"):
+                template = "/openapi.json"
+            else:
+                template = "/(unknown)"
             await self._audit(scope["method"], template, status, outcome, token)
 
     async def _audit(
@@ -595,4 +602,3 @@ class _Audited:
             await asyncio.to_thread(audit.append, "admin.access", **fields)
         except Exception as exc:  # the answer is already sent
             log.error("admin call not audited (%s)", type(exc).__name__)
-
