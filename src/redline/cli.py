@@ -13,6 +13,7 @@ import orjson
 from . import _logs
 from . import config as config_mod
 from .cli_auditlog import auditlog
+from .cli_keys import admin, keys
 from .cli_policy import policy
 from .errors import ConfigError, RedlineError
 
@@ -297,6 +298,8 @@ def outbox_replay(
 
 main.add_command(policy)
 main.add_command(auditlog)
+main.add_command(keys)
+main.add_command(admin)
 
 
 @main.command()

@@ -166,7 +166,8 @@ def keys_list(
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} ingest keys")
-    for column in ("id", "project", "label", "source", "state", "origins", "expires"):
+    table.add_column("id", no_wrap=True)
+    for column in ("project", "label", "source", "state", "origins", "expires"):
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(

@@ -175,3 +175,29 @@ def test_keys_list_shows_config_and_store_keys_never_the_keys(tmp_path: Path) ->
     assert listed.count("\n") == 3  # demo, demo-2 and the new one
     assert '"source":"config"' in listed and '"source":"store"' in listed
     assert key not in listed and '"demo-2"' not in listed
+
+
+def test_admin_token_create_prints_the_token_once_and_stores_its_digest(
+    tmp_path: Path,
+) -> None:
+    from redline.cli import main
+
+    config = write_config(tmp_path)
+    result = CliRunner().invoke(
+        main,
+        ["admin", "token", "create", "--config", str(config), "--role", "operator"],
+    )
+    assert result.exit_code == 0, result.output
+    token = re.search(r"token: (rla_\S+)", result.output)
+    assert token is not None
+    stored = (tmp_path / "data" / "keys.db").read_bytes().decode("latin-1")
+    assert token.group(1) not in stored
+
+    listed = CliRunner().invoke(
+        main, ["admin", "token", "list", "--config", str(config)]
+    )
+    assert "operator" in listed.output and token.group(1) not in listed.output
+    bad = CliRunner().invoke(
+        main, ["admin", "token", "create", "--config", str(config), "--role", "root"]
+    )
+    assert bad.exit_code == 2 and "viewer" in bad.output
