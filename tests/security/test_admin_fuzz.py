@@ -4,7 +4,7 @@ is a server error; the answers that claim success match the document."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import schemathesis
@@ -52,20 +52,7 @@ def test_no_admin_operation_answers_with_a_server_error(
         label = operation.label  # type: ignore[attr-defined]
         statuses = seen.setdefault(label, set())
 
-        @settings(
-            max_examples=EXAMPLES,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
-        @given(case=operation.as_strategy(generation_mode=mode))  # type: ignore[attr-defined]
-        def run(case: schemathesis.Case, statuses: set[int] = statuses) -> None:
-            response = case.call(base_url=base, headers=headers)
-            assert response.status_code < 500, (case.method, case.path, response.text)
-            statuses.add(response.status_code)
-            if response.status_code < 300:
-                case.operation.validate_response(response)
-
+        run = _fuzz(operation, mode, base, headers, statuses)
         try:
             run()
         except Unsatisfiable:
@@ -78,3 +65,27 @@ def test_no_admin_operation_answers_with_a_server_error(
     assert all(seen.values())
     # and the gateway's audit log has kept up with all of it
     assert any(r["kind"] == "admin.access" for r in audit_records(gw.config.data_dir))
+
+
+def _fuzz(
+    operation: object,
+    mode: GenerationMode,
+    base: str,
+    headers: dict[str, str],
+    statuses: set[int],
+) -> Callable[[], None]:
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=operation.as_strategy(generation_mode=mode))  # type: ignore[attr-defined]
+    def run(case: schemathesis.Case) -> None:
+        response = case.call(base_url=base, headers=headers)
+        assert response.status_code < 500, (case.method, case.path, response.text)
+        statuses.add(response.status_code)
+        if response.status_code < 300:
+            case.operation.validate_response(response)
+
+    return run  # type: ignore[no-any-return]
