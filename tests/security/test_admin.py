@@ -262,3 +262,15 @@ def test_viewers_read_and_operators_replay_and_reload(admin: Admin) -> None:
     assert replay.json() == {"replayed": 0}
     reload = admin.as_role("operator", "POST", "/policy/reload")
     assert reload.json()["reloaded"] is False
+
+
+def test_a_refused_body_is_not_echoed_back(admin: Admin) -> None:
+    canary = "canary-pasted-by-mistake-" + "x" * 300
+    reply = admin.as_role(
+        "admin", "POST", "/keys", json={"project": "demo", "label": canary}
+    )
+    assert reply.status_code == 422
+    assert reply.json()["detail"][0]["loc"] == ["body", "label"]
+    assert "canary-pasted" not in reply.text
+    broken = admin.as_role("admin", "POST", "/tokens", json=None)
+    assert broken.status_code == 422

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -299,6 +301,20 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
         responses=_ERRORS,
     )
     ring = gateway.keyring
+
+    @api.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # where and what, never the input: a caller's mistaken paste of a
+        # token or an event value is not echoed into answers and proxies
+        detail = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": e.get("msg", ""),
+                "type": e.get("type", ""),
+            }
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, 422)
 
     def now() -> float:
         return time.time()
