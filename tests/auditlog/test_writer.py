@@ -251,3 +251,32 @@ def test_a_rotation_that_cannot_open_the_next_file_is_retried(
     report = check(tmp_path)
     assert report.ok, report.problems
     assert len(files(tmp_path)) >= 2
+
+
+def test_a_second_process_cannot_write_the_same_log(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = open_log(tmp_path)
+    log.append("admin.access", n=1)
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from auditlog.helpers import open_log; "
+            "open_log(Path(sys.argv[1]))",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        check=False,
+    )
+    log.close()
+
+    assert other.returncode != 0
+    assert "AuditLogBusy: another process is writing the audit log" in other.stderr
+    # once the first one closed, the log opens again
+    open_log(tmp_path).close()
+    assert check(tmp_path).ok

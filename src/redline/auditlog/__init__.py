@@ -7,11 +7,12 @@ from ._config import audit_dir, open_audit_log, signing_key, verification_keys
 from ._key import AuditKey, local_key
 from ._trail import AuditTrail
 from ._verify import Problem, Report, verify
-from ._writer import AuditLog, AuditLogClosed
+from ._writer import AuditLog, AuditLogBusy, AuditLogClosed
 
 __all__ = [
     "AuditKey",
     "AuditLog",
+    "AuditLogBusy",
     "AuditLogClosed",
     "AuditTrail",
     "Problem",

@@ -10,7 +10,7 @@ from ..errors import ConfigError
 from ..sensitive import Sensitive
 from ._files import log_files
 from ._key import LOCAL_KEY_FILE, LOCAL_KEY_ID, AuditKey, local_key
-from ._writer import AuditLog
+from ._writer import AuditLog, AuditLogBusy
 
 
 def audit_dir(config: Config) -> Path:
@@ -68,13 +68,27 @@ def open_audit_log(config: Config) -> AuditLog | None:
     spec = config.spec.audit_log
     if not spec.enabled:
         return None
-    return AuditLog(
-        audit_dir(config),
-        signing_key(config),
-        durability=spec.durability or config.spec.outbox.durability,
-        max_file_bytes=spec.max_file_bytes,
-        checkpoint_every=spec.checkpoint_every,
-    )
+    directory = audit_dir(config)
+    try:
+        return AuditLog(
+            directory,
+            signing_key(config),
+            durability=spec.durability or config.spec.outbox.durability,
+            max_file_bytes=spec.max_file_bytes,
+            checkpoint_every=spec.checkpoint_every,
+        )
+    except AuditLogBusy as exc:
+        raise ConfigError(
+            str(exc),
+            path=config.source,
+            fix="give each gateway its own audit_log.directory",
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the audit log in {directory} ({exc.strerror})",
+            path=config.source,
+            fix="check that the directory exists and Redline may write it",
+        ) from None
 
 
 def _check_key_id(spec: AuditLogSpec, config: Config) -> None:

@@ -17,6 +17,7 @@ edit, and nothing is silently dropped.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import logging
 import os
@@ -39,6 +40,18 @@ MAX_RECORD_BYTES = 256 * 1024
 
 class AuditLogClosed(RuntimeError):
     """An append after :meth:`AuditLog.close`."""
+
+
+class AuditLogBusy(RuntimeError):
+    """Another process writes this audit log: two writers would fork the
+    chain."""
+
+
+LOCK_FILE = "audit.lock"
+# directories whose lock this process holds (a second AuditLog on the same
+# directory in one process, as tests build gateways one after another,
+# shares it)
+_held: dict[Path, int] = {}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -86,8 +99,13 @@ class AuditLog:
         self._broken = False
         self._fd = -1  # the file being written; -1 while none is open
         directory.mkdir(parents=True, exist_ok=True)
-        with self._lock:
-            self._resume("the last write before this start was cut short")
+        self._lock_path = _take_lock(directory)
+        try:
+            with self._lock:
+                self._resume("the last write before this start was cut short")
+        except BaseException:
+            _release_lock(self._lock_path)
+            raise
 
     # -- the public face -------------------------------------------------
 
@@ -135,6 +153,7 @@ class AuditLog:
                 self._closed = True
                 if self._fd >= 0:
                     os.close(self._fd)
+                _release_lock(self._lock_path)
 
     # -- inside the lock ---------------------------------------------------
 
@@ -305,6 +324,31 @@ def _damage(path: Path, offset: int, size: int) -> Damage:
         f.seek(offset)
         digest = hashlib.sha256(f.read(size)).hexdigest()
     return Damage(path.name, offset, size, digest)
+
+
+def _take_lock(directory: Path) -> Path | None:
+    """Lock the directory against other processes; None when this process
+    already holds it."""
+    path = (directory / LOCK_FILE).resolve()
+    if path in _held:
+        return None
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AuditLogBusy(
+            f"another process is writing the audit log in {directory}"
+        ) from None
+    _held[path] = fd
+    return path
+
+
+def _release_lock(path: Path | None) -> None:
+    fd = _held.pop(path, None) if path is not None else None
+    if fd is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def _fsync_dir(directory: Path) -> None:
