@@ -259,3 +259,14 @@ def test_checkpoint_signatures_use_hmac_sha256(log_dir: Path) -> None:
         KEYS["test"], orjson.dumps(body, option=orjson.OPT_SORT_KEYS), "sha256"
     ).hexdigest()
     assert record["data"]["mac"] == expected  # type: ignore[index]
+
+
+def test_time_going_backwards_is_noted_with_its_place(log_dir: Path) -> None:
+    path, records, i = _at(log_dir, 9)
+    records[i]["ts"] = "2000-01-01T00:00:00.000000Z"
+    write(path, records)
+
+    report = check(log_dir)
+
+    assert [p.seq for p in report.problems] == [9]  # an edit, and said so
+    assert "time goes backwards 1 time(s), first at seq 9" in report.notes[0]

@@ -59,7 +59,11 @@ class Tail:
 
 def read_lines(path: Path) -> tuple[list[Line], Tail | None]:
     """Every complete line of ``path``, and any torn tail after them."""
-    data = path.read_bytes()
+    return parse_lines(path.read_bytes())
+
+
+def parse_lines(data: bytes) -> tuple[list[Line], Tail | None]:
+    """Every complete line of a file's ``data``, and any torn tail."""
     end = data.rfind(b"\n") + 1
     tail = None
     if end < len(data):

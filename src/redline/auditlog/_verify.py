@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from . import _record
-from ._files import HEAD_FILE, Line, file_name, log_files, read_lines
+from ._files import HEAD_FILE, Line, file_name, log_files, parse_lines
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -73,6 +73,7 @@ class _Rec:
     hash: str
     prev: str
     kind: str
+    ts: str
     # checkpoints: True (signature verified), False (bad), None (no key)
     signed: bool | None = None
 
@@ -142,8 +143,8 @@ def _read_file(
     claims: list[tuple[_Rec, _Region]],
     report: Report,
 ) -> None:
-    lines, _ = read_lines(path)
     data = path.read_bytes()
+    lines, _ = parse_lines(data)
     name = path.name
     good = [(line, _well_formed(line)) for line in lines]
     last_good = max((i for i, (_, ok) in enumerate(good) if ok), default=-1)
@@ -176,7 +177,13 @@ def _check_record(
     report: Report,
 ) -> _Rec:
     rec = _Rec(
-        name, line.number, record["seq"], record["hash"], record["prev"], record["kind"]
+        name,
+        line.number,
+        record["seq"],
+        record["hash"],
+        record["prev"],
+        record["kind"],
+        record["ts"],
     )
     if _record.chain_hash(rec.prev, record) != rec.hash:
         report.add(
@@ -416,6 +423,14 @@ def _check_head(
 def _summarise(records: list[_Rec], report: Report) -> None:
     if not records:
         return
+    # the same fixed-width UTC format throughout: text order is time order
+    back = [b for a, b in itertools.pairwise(records) if b.ts < a.ts]
+    if back:
+        report.notes.append(
+            f"the time goes backwards {len(back)} time(s), first at seq "
+            f"{back[0].seq} ({back[0].where}): the clock was set back, or "
+            "records were moved"
+        )
     unsigned = report.last_seq - report.signed_through
     if unsigned > 0:
         report.notes.append(
