@@ -280,3 +280,18 @@ def test_a_second_process_cannot_write_the_same_log(tmp_path: Path) -> None:
     # once the first one closed, the log opens again
     open_log(tmp_path).close()
     assert check(tmp_path).ok
+
+
+def test_a_disabled_audit_log_writes_nothing(tmp_path: Path) -> None:
+    from redline import config as config_mod
+    from redline.auditlog import open_audit_log
+
+    config_path = tmp_path / "redline.yaml"
+    config_path.write_text(
+        f"server: {{data_dir: {tmp_path / 'data'}}}\n"
+        "audit_log: {enabled: false}\n"
+        "projects: {demo: {ingest_keys: [demo], forward: [{destination: local}]}}\n"
+    )
+
+    assert open_audit_log(config_mod.load(config_path)) is None
+    assert not (tmp_path / "data").exists()
