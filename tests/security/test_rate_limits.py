@@ -24,17 +24,22 @@ def _limited(tmp_path: Path, limits: str) -> Path:
 def test_a_client_over_its_limit_gets_mixpanels_429_and_recovers(
     tmp_path: Path,
 ) -> None:
-    with gateway_thread(_limited(tmp_path, "per_client: 3/second")) as gw:
-        replies = [track(gw.url, "demo") for _ in range(6)]
+    # a window of a few seconds, so that a loaded machine still fills it
+    with gateway_thread(_limited(tmp_path, "per_client: 4/3 seconds")) as gw:
+        replies = []
+        for _ in range(20):
+            replies.append(track(gw.url, "demo"))
+            if replies[-1].status_code == 429:
+                break
         statuses = [r.status_code for r in replies]
-        assert statuses.count(200) >= 3 and 429 in statuses
-        refused = replies[statuses.index(429)]
+        assert statuses[:4] == [200] * 4 and statuses[-1] == 429
+        refused = replies[-1]
         # Mixpanel's verbose shape, and a Retry-After the SDKs honour
         assert refused.json() == {
             "status": 0,
             "error": "too many requests from this address",
         }
-        assert 1 <= int(refused.headers["retry-after"]) <= 2
+        assert 1 <= int(refused.headers["retry-after"]) <= 6
 
         plain = httpx.post(gw.url + "/track", data={"data": "e30="})
         assert (plain.status_code, plain.text) == (429, "0")
@@ -47,7 +52,7 @@ def test_a_client_over_its_limit_gets_mixpanels_429_and_recovers(
         }
 
         # the window passes, and the client is served again
-        wait_for(lambda: track(gw.url, "demo").status_code == 200, timeout=5)
+        wait_for(lambda: track(gw.url, "demo").status_code == 200, timeout=10)
         assert gw.gateway.limits.refused >= 3
 
 
