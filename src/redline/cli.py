@@ -12,6 +12,8 @@ import orjson
 
 from . import _logs
 from . import config as config_mod
+from .cli_auditlog import auditlog
+from .cli_keys import admin, keys
 from .cli_policy import policy
 from .errors import ConfigError, RedlineError
 
@@ -295,6 +297,9 @@ def outbox_replay(
 
 
 main.add_command(policy)
+main.add_command(auditlog)
+main.add_command(keys)
+main.add_command(admin)
 
 
 @main.command()

@@ -11,8 +11,10 @@ options override both.
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import ipaddress
 import os
+import stat
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -56,17 +58,55 @@ class SecretSpec(_Spec):
         assert self.file is not None
         path = (base / self.file).expanduser()
         try:
-            return Sensitive(path.read_text(encoding="utf-8").strip())
+            text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
                 f"{where}: cannot read secret file {path} ({exc.strerror})",
                 fix="check the path and that Redline may read it",
             ) from None
+        require_private(path, f"{where}: the secret file")
+        return Sensitive(text)
+
+
+def require_private(path: Path, what: str) -> None:
+    """Refuse a file holding (or pointing at) secrets that users other
+    than its owner may read or write."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{what} {path} may be read by other users "
+            f"(mode {stat.S_IMODE(mode):o})",
+            fix=f"chmod 600 {path}",
+        )
 
 
 class TlsSpec(_Spec):
     cert_file: str
     key_file: str
+
+
+class RateLimitSpec(_Spec):
+    # "1000/second", "50000/minute", "10/second": events per ingest key
+    per_key: str | None = None
+    # requests per client address (after client_ip_header)
+    per_client: str | None = None
+
+    @field_validator("per_key", "per_client")
+    @classmethod
+    def _rate(cls, value: str | None) -> str | None:
+        if value is not None:
+            from limits import parse
+
+            try:
+                parse(value)
+            except ValueError:
+                raise ValueError(
+                    f"{value!r} is not a rate; write e.g. 100/second or 6000/minute"
+                ) from None
+        return value
 
 
 class ServerSpec(_Spec):
@@ -86,6 +126,8 @@ class ServerSpec(_Spec):
     shutdown_timeout: Annotated[float, Field(gt=0)] = 10.0
     # a bearer token for the dashboard (/ui) and its JSON API; open when unset
     ui_token: SecretSpec | None = None
+    # per ingest key (events) and per client address (requests); unset: none
+    rate_limits: RateLimitSpec | None = None
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -147,15 +189,50 @@ class ForwardSpec(_Spec):
     project_id: str | None = None
 
 
+class IngestKeySpec(_Spec):
+    """An ingest key with its label, expiry and allowed browser origins."""
+
+    key: Annotated[str, Field(min_length=1)]
+    label: str | None = None
+    expires_at: datetime.datetime | datetime.date | None = None
+    # origins a browser may send this key from; empty: any
+    origins: tuple[str, ...] = ()
+
+
 class ProjectSpec(_Spec):
-    ingest_keys: tuple[str, ...] = Field(min_length=1)
+    ingest_keys: tuple[str | IngestKeySpec, ...] = Field(min_length=1)
     forward: tuple[ForwardSpec, ...] = Field(min_length=1)
+
+
+class AuditKeySpec(_Spec):
+    key_id: Annotated[str, Field(min_length=1, max_length=64)]
+    key: SecretSpec
+
+
+class AuditLogSpec(_Spec):
+    """The tamper-evident audit log (see ``redline.auditlog``)."""
+
+    enabled: bool = True
+    # default: the data directory; relative to the config file
+    directory: str | None = None
+    # the checkpoint signing key; without one, audit.key in the data directory
+    key: SecretSpec | None = None
+    key_id: Annotated[str, Field(min_length=1, max_length=64)] = "audit"
+    # keys that signed older checkpoints, for verification only
+    previous_keys: tuple[AuditKeySpec, ...] = ()
+    # counts of what was dropped, hashed and redacted, once per interval
+    summary_interval_seconds: Annotated[float, Field(gt=0)] = 60.0
+    checkpoint_every: Annotated[int, Field(ge=1)] = 100
+    max_file_bytes: Annotated[int, Field(ge=4096)] = 16 * 1024 * 1024
+    # default: the outbox's durability
+    durability: Literal["power", "process"] | None = None
 
 
 class ConfigSpec(_Spec):
     server: ServerSpec = ServerSpec()
     outbox: OutboxSpec = OutboxSpec()
     log: LogSpec = LogSpec()
+    audit_log: AuditLogSpec = AuditLogSpec()
     policy: str | None = None
     destinations: dict[str, DestinationSpec] = Field(
         default_factory=lambda: {"local": DestinationSpec(type="local")}
@@ -199,6 +276,8 @@ class Config:
     # ingest key -> project; the keys are public, but still never logged whole
     keys: Mapping[str, Project]
     projects: Mapping[str, Project]
+    # ingest key -> its label, expiry and origins, for keys written as mappings
+    key_specs: Mapping[str, IngestKeySpec] = dataclasses.field(default_factory=dict)
     # the dashboard's bearer token, when one is configured
     ui_token: Sensitive[str] | None = None
 
@@ -248,7 +327,23 @@ def load(
         spec = ConfigSpec.model_validate(raw)
     except ValidationError as exc:
         raise _yaml.validation_error(exc, marks, source) from None
-    return _compile(spec, source, marks, base or Path.cwd(), resolve_secrets, env)
+    config = _compile(spec, source, marks, base or Path.cwd(), resolve_secrets, env)
+    if path is not None and resolve_secrets and _names_secret_files(spec):
+        # whoever reads the config learns where the secrets are (checked
+        # after the secret files themselves, whose errors are more precise)
+        try:
+            require_private(Path(path), "the config file, which names secret files,")
+        except ConfigError as exc:
+            raise ConfigError(exc.reason, path=source, fix=exc.fix) from None
+    return config
+
+
+def _names_secret_files(spec: ConfigSpec) -> bool:
+    specs = [spec.server.ui_token, spec.audit_log.key]
+    for project in spec.projects.values():
+        for fwd in project.forward:
+            specs += [fwd.token, fwd.import_secret]
+    return any(s is not None and s.file is not None for s in specs)
 
 
 def _apply_overrides(
@@ -299,6 +394,7 @@ def _compile(
         )
 
     keys: dict[str, Project] = {}
+    key_specs: dict[str, IngestKeySpec] = {}
     projects: dict[str, Project] = {}
     for name, project_spec in spec.projects.items():
         upstreams = []
@@ -345,7 +441,10 @@ def _compile(
             )
         project = Project(name, tuple(upstreams))
         projects[name] = project
-        for key in project_spec.ingest_keys:
+        for entry in project_spec.ingest_keys:
+            key = entry if isinstance(entry, str) else entry.key
+            if not isinstance(entry, str):
+                key_specs[key] = entry
             if key in keys:
                 raise err(
                     ("projects", name, "ingest_keys"),
@@ -376,4 +475,5 @@ def _compile(
         keys=keys,
         projects=projects,
         ui_token=ui_token,
+        key_specs=key_specs,
     )

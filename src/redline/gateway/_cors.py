@@ -4,19 +4,30 @@ answered."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 _METHODS = "GET, POST, OPTIONS"
 _MAX_AGE = "600"
 
 
 class Cors:
-    def __init__(self, origins: Sequence[str]) -> None:
+    """``origins`` is ``server.cors_origins``; ``keys_allow``, when given,
+    must also accept an origin (some ingest key allows it), since a
+    preflight carries no key to check."""
+
+    def __init__(
+        self,
+        origins: Sequence[str],
+        keys_allow: Callable[[str], bool] | None = None,
+    ) -> None:
         self._any = "*" in origins
         self._origins = frozenset(_normal(o) for o in origins if o != "*")
+        self._keys_allow = keys_allow
 
     def allows(self, origin: str) -> bool:
         normal = _normal(origin)
+        if self._keys_allow is not None and not self._keys_allow(origin):
+            return False
         if normal in self._origins:
             return True
         # "null" is what sandboxed frames and local files send; "*" does

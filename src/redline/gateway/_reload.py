@@ -120,6 +120,7 @@ class PolicyReloader:
                 engine = await asyncio.to_thread(self._prepare)
             except ConfigError as exc:
                 self.refusals += 1
+                self._audit_refusal(trigger, current, exc)
                 log.error(
                     "policy reload refused, keeping sha256 %s: %s",
                     current[:12],
@@ -129,6 +130,7 @@ class PolicyReloader:
                 return False
             except Exception as exc:  # never let a reload take the gateway down
                 self.refusals += 1
+                self._audit_refusal(trigger, current, exc)
                 log.error(
                     "policy reload failed (%s), keeping sha256 %s",
                     type(exc).__name__,
@@ -147,6 +149,15 @@ class PolicyReloader:
             # the swap: one assignment, atomic for every request after it
             self._gateway.engine = engine
             self.reloads += 1
+            audit = getattr(self._gateway, "audit", None)
+            if audit is not None:
+                await asyncio.to_thread(
+                    audit.append,
+                    "policy.reload",
+                    digest=digest,
+                    previous=current,
+                    trigger=trigger,
+                )
             log.info(
                 "policy reloaded: sha256 %s (was %s)",
                 digest[:12],
@@ -154,6 +165,20 @@ class PolicyReloader:
                 extra={"trigger": trigger, "digest": digest, "previous": current},
             )
             return True
+
+    def _audit_refusal(self, trigger: str, current: str, exc: Exception) -> None:
+        # where the error is, never its text (a message may quote the file)
+        audit = getattr(self._gateway, "audit", None)
+        if audit is None:
+            return
+        line = exc.line if isinstance(exc, ConfigError) else None
+        audit.append(
+            "policy.reload_refused",
+            kept=current,
+            trigger=trigger,
+            error=type(exc).__name__,
+            line=line,
+        )
 
     def _prepare(self) -> Engine:
         source = str(self._path)

@@ -19,14 +19,16 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
+from ..access import KeyRing, Verdict
 from ..config import Config, Project
 from ..engine import Engine, Result
 from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
@@ -37,10 +39,12 @@ from ..protocols._vendor import PERSON
 from ._aggregate import Aggregator, Fold
 from ._client_ip import ClientAddress
 from ._cors import Cors
+from ._ratelimit import RateLimited, RateLimiter
 from ._vendors import VENDOR_ROUTES, Vendor, is_amplitude_batch
 from .metrics import count_findings
 
 if TYPE_CHECKING:
+    from ..auditlog import AuditLog
     from ..engine import Finding
     from ._reload import PolicyReloader
     from .ops import Operations
@@ -91,7 +95,13 @@ class Gateway:
         self._client = ClientAddress(
             config.server.client_ip_header, config.server.trusted_proxies
         )
-        self._cors = Cors(config.server.cors_origins)
+        # ingest keys from the config (server.build adds the key store)
+        self.keyring = KeyRing(config)
+        self.limits = RateLimiter(config.server.rate_limits)
+        self._cors = Cors(
+            config.server.cors_origins,
+            lambda origin: self.keyring.origin_allowed_by_some_key(origin),
+        )
         self._on_start = on_start
         self._on_stop = on_stop
         # request ids: unique per process start, cheap per request
@@ -101,11 +111,17 @@ class Gateway:
         self.ops: Operations | None = None
         # swaps ``engine`` when the policy changes (set by server.build)
         self.reloader: PolicyReloader | None = None
+        # the admin API, mounted at /admin (set by server.build)
+        self.admin: ASGIApp | None = None
+        # the tamper-evident audit log (set by server.build when enabled)
+        self.audit: AuditLog | None = None
+        # findings since the audit log's last summary (set with it)
+        self.audit_findings: Counter[Finding] | None = None
 
     # -- the app ---------------------------------------------------------
 
     def app(self) -> Starlette:
-        routes = []
+        routes: list[BaseRoute] = []
         for endpoint in _ENDPOINTS:
             handler = self._ingest_handler(endpoint)
             for path in (f"/{endpoint}", f"/{endpoint}/"):
@@ -126,6 +142,8 @@ class Gateway:
         for path in ("/record", "/record/"):
             routes.append(Route(path, self._record, methods=["POST", "OPTIONS"]))
         routes.append(Route("/healthz", self._healthz, methods=["GET"]))
+        if self.admin is not None:
+            routes.append(Mount("/admin", app=self.admin))
         if self.ops is None:
             return Starlette(routes=routes, lifespan=self._lifespan)
         routes.extend(self.ops.routes())
@@ -175,7 +193,13 @@ class Gateway:
 
         options = mixpanel.options_or_default(query)
         records = 0
+        # False when a record's key does not allow this origin: the answer
+        # then carries no CORS headers, so the browser refuses it too
+        cors_ok = True
         try:
+            peer = request.client.host if request.client else None
+            client_ip = self._client.resolve(peer, request.headers)
+            self.limits.client(client_ip)
             body = await self._read_body(request)
             decoded = mixpanel.decode(
                 endpoint,
@@ -188,9 +212,9 @@ class Gateway:
             )
             options = decoded.options
             records = len(decoded.events) + len(decoded.failures)
-            peer = request.client.host if request.client else None
-            client_ip = self._client.resolve(peer, request.headers)
-            reply = await self._accept(endpoint, decoded, client_ip, request_id)
+            reply, cors_ok = await self._accept(
+                endpoint, decoded, client_ip, request_id, origin
+            )
         except OutboxFull as exc:
             log.warning(
                 "outbox full, asking clients to retry", extra={"request_id": request_id}
@@ -203,13 +227,18 @@ class Gateway:
             )
         except RequestError as exc:
             self.counters.rejected += 1
-            reply = mixpanel.error_response(endpoint, options, exc)
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            reply = mixpanel.error_response(
+                endpoint, options, exc, retry_after=retry_after
+            )
+            cors_ok = exc.status != 403
             log.info(
                 "request refused",
                 extra={"request_id": request_id, "route": endpoint, "reason": str(exc)},
             )
 
-        headers = {**reply.headers, **self._cors.headers(origin)}
+        cors = self._cors.headers(origin) if cors_ok else {}
+        headers = {**reply.headers, **cors}
         self.counters.requests[f"{endpoint} {reply.status}"] += 1
         access_log.info(
             "%s /%s %s",
@@ -272,7 +301,13 @@ class Gateway:
         if request.method == "HEAD":
             return Response(status_code=405, headers={"allow": "GET, POST, OPTIONS"})
         query = dict(request.query_params)
+        # False when a record's key does not allow this origin: the answer
+        # then carries no CORS headers, so the browser refuses it too
+        cors_ok = True
         try:
+            peer = request.client.host if request.client else None
+            resolved_ip = self._client.resolve(peer, request.headers)
+            self.limits.client(resolved_ip)
             if body is None:
                 raise PayloadTooLarge(
                     f"request body over {self.config.server.max_body_bytes} bytes"
@@ -289,24 +324,25 @@ class Gateway:
                 max_records=self.config.server.max_events_per_request,
                 received_at=time.time(),
             )
-            keys = self.config.keys
-            auth_project = keys.get(batch.key) if batch.key else None
-            if batch.key and auth_project is None and vendor.key_is_auth:
-                raise Unauthorized("unknown ingest key")
-            client_ip = None
-            if batch.client_ip:
-                peer = request.client.host if request.client else None
-                client_ip = self._client.resolve(peer, request.headers)
-            accepted, failures, _ = await self._admit(
+            auth = (
+                self.keyring.check(batch.key, origin, time.time())
+                if batch.key
+                else None
+            )
+            if auth is not None and auth.project is None and vendor.key_is_auth:
+                _refuse(auth.refusal)
+            client_ip = resolved_ip if batch.client_ip else None
+            accepted, failures, _, cors_ok = await self._admit(
                 self.engine,
                 batch.events,
                 batch.tokens,
                 batch.indexes,
                 list(batch.failures),
                 [None] * len(batch.failures),
-                auth_project,
+                auth,
                 client_ip,
                 request_id,
+                origin,
                 person=True,
             )
             reply = vendor.respond(batch, accepted=accepted, failures=failures)
@@ -320,7 +356,9 @@ class Gateway:
             )
         except RequestError as exc:
             self.counters.rejected += 1
-            reply = vendor.error_response(exc)
+            retry_after = exc.retry_after if isinstance(exc, RateLimited) else None
+            reply = vendor.error_response(exc, retry_after=retry_after)
+            cors_ok = exc.status != 403
             log.info(
                 "request refused",
                 extra={
@@ -338,7 +376,8 @@ class Gateway:
             reply = vendor.error_response(
                 RequestError("internal error, retry later", status=500)
             )
-        headers = {**reply.headers, **self._cors.headers(origin)}
+        cors = self._cors.headers(origin) if cors_ok else {}
+        headers = {**reply.headers, **cors}
         return Response(reply.body, reply.status, headers, reply.media_type)
 
     async def _posthog_config(self, request: Request) -> Response:
@@ -378,40 +417,48 @@ class Gateway:
         decoded: mixpanel.Decoded,
         client_ip: str | None,
         request_id: str,
-    ) -> mixpanel.Response:
-        keys = self.config.keys
+        origin: str | None = None,
+    ) -> tuple[mixpanel.Response, bool]:
+        """Admit a decoded Mixpanel request; its answer, and False when a
+        record's key does not allow ``origin`` (no CORS headers then)."""
         # /import may carry the ingest key as its Basic-auth user instead
         # of inside each record
-        auth_project = keys.get(decoded.auth_user) if decoded.auth_user else None
-        if endpoint == "import" and decoded.auth_user and auth_project is None:
-            raise Unauthorized("unknown ingest key")
+        auth = (
+            self.keyring.check(decoded.auth_user, origin, time.time())
+            if decoded.auth_user
+            else None
+        )
+        if endpoint == "import" and auth is not None and auth.project is None:
+            _refuse(auth.refusal)
         if not decoded.options.ip:
             client_ip = None
         # read once: a policy reload swaps the engine, and one request runs
         # wholly under one policy
         engine = self.engine
-        accepted, failures, failed_ids = await self._admit(
+        accepted, failures, failed_ids, cors_ok = await self._admit(
             engine,
             decoded.events,
             decoded.tokens,
             decoded.indexes,
             list(decoded.failures),
             list(decoded.failed_insert_ids),
-            auth_project,
+            auth,
             client_ip,
             request_id,
+            origin,
         )
         if endpoint == "import":
             # /import answers list the failed records' ids: an id built
             # from a card or phone number is not echoed
             failed_ids = [engine.safe_insert_id(i) for i in failed_ids]
-        return mixpanel.respond(
+        reply = mixpanel.respond(
             endpoint,
             decoded.options,
             accepted=accepted,
             failures=failures,
             insert_ids=failed_ids,
         )
+        return reply, cors_ok
 
     async def _admit(
         self,
@@ -421,18 +468,25 @@ class Gateway:
         indexes: list[int],
         failures: list[tuple[int, str]],
         failed_ids: list[str | None],
-        auth_project: Project | None,
+        auth: Verdict | None,
         client_ip: str | None,
         request_id: str,
+        origin: str | None,
         *,
         person: bool = False,
-    ) -> tuple[int, list[tuple[int, str]], list[str | None]]:
-        """Sanitise decoded records and commit them to the outbox (or the
-        aggregator); the number accepted and the failures. ``failed_ids``
-        runs parallel to ``failures`` (for /import's answer). With
+    ) -> tuple[int, list[tuple[int, str]], list[str | None], bool]:
+        """Check each record's ingest key, sanitise the records and commit
+        them to the outbox (or the aggregator).
+
+        Returns the number accepted, the failures, ``failed_ids`` (parallel
+        to ``failures``, for /import's answer) and whether every key allowed
+        ``origin``. ``auth`` is the verdict on a key given for the whole
+        request (Basic auth), used for records that name none. With
         ``person``, person operations riding on events (``PERSON`` in the
-        envelope) are sanitised by the profile rules."""
-        keys = self.config.keys
+        envelope) are sanitised by the profile rules.
+        """
+        keyring = self.keyring
+        now = time.time()
         decoded_failures = len(failures)
         entries: list[Entry] = []
         folds: list[Fold] = []
@@ -441,15 +495,39 @@ class Gateway:
         # records folded under overrides (one record may make several folds)
         aggregated = 0
         unknown_keys = 0
+        refusals: Counter[str] = Counter()
         # per-destination overrides: each project's routes grouped by the
         # engine their events go through (None: no overrides, one payload
         # for every route, the hot path)
         plans: dict[str, list[_Plan]] | None = {} if engine.overrides else None
 
-        for index, event, token in zip(indexes, events, tokens, strict=True):
-            project = keys.get(token) if token else auth_project
-            if project is None:
-                failures.append((index, "unknown or missing token"))
+        # a batch names one key as a rule: each distinct key checked once
+        seen: dict[str, Verdict] = {}
+        verdicts: list[Verdict | None] = []
+        for token in tokens:
+            if not token:
+                verdicts.append(auth)
+                continue
+            verdict = seen.get(token)
+            if verdict is None:
+                verdict = seen[token] = keyring.check(token, origin, now)
+            verdicts.append(verdict)
+        # key id -> records, for the per-key rate limit
+        per_key: Counter[str] = Counter()
+        for verdict in verdicts:
+            if verdict is not None and verdict.key is not None and verdict.project:
+                per_key[verdict.key.id] += 1
+        for key_id, count in per_key.items():
+            # before the engine runs and anything is stored: a refused
+            # batch is sent again
+            self.limits.key(key_id, count)
+
+        for index, event, verdict in zip(indexes, events, verdicts, strict=True):
+            project = verdict.project if verdict is not None else None
+            if verdict is None or project is None:
+                refusal = verdict.refusal if verdict is not None else None
+                refusals[refusal or "unknown"] += 1
+                failures.append((index, _REFUSALS.get(refusal or "unknown", "")))
                 failed_ids.append(event.insert_id)
                 unknown_keys += 1
                 continue
@@ -495,13 +573,15 @@ class Gateway:
 
         self.counters.received += len(events) + decoded_failures
         decisions = count_findings(found)
+        if self.audit_findings is not None and decisions:
+            self.audit_findings.update(decisions)
         if self.ops is not None:
             self.ops.metrics.observe(events, decisions)
         every_key_unknown = unknown_keys == len(events)
         if events and every_key_unknown and not decoded_failures:
-            # every record named an unknown key: answer as the vendor does
-            # for a bad token
-            raise Unauthorized("unknown or missing token")
+            # every record named a key that may not send: answer as the
+            # vendor does for a bad token
+            _refuse(refusals.most_common(1)[0][0])
         if entries:
             await self.outbox.append(entries)
         if folds:
@@ -519,7 +599,7 @@ class Gateway:
             log.debug(
                 "sanitised", extra={"request_id": request_id, "decisions": summary}
             )
-        return accepted, failures, failed_ids
+        return accepted, failures, failed_ids, not refusals["origin"]
 
     async def _aggregate(
         self, folds: list[Fold], records: int, request_id: str
@@ -587,6 +667,21 @@ class Gateway:
 
     async def _healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+
+_REFUSALS = {
+    "unknown": "unknown or missing token",
+    "revoked": "ingest key revoked",
+    "expired": "ingest key expired",
+    "origin": "ingest key not allowed from this origin",
+}
+
+
+def _refuse(refusal: str | None) -> NoReturn:
+    reason = _REFUSALS.get(refusal or "unknown", _REFUSALS["unknown"])
+    if refusal == "origin":
+        raise RequestError(reason, status=403)
+    raise Unauthorized(reason)
 
 
 def _routes(project: Project) -> list[str]:

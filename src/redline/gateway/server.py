@@ -20,6 +20,8 @@ from pathlib import Path
 
 import uvicorn
 
+from ..access import KeyRing, KeyStore, KeyWatcher
+from ..auditlog import AuditTrail, open_audit_log
 from ..config import Config
 from ..destinations.forwarder import Forwarder, build_destinations
 from ..destinations.local import LocalStore
@@ -31,6 +33,7 @@ from ..policy import CompiledPolicy, load_policy
 from ._aggregate import Aggregator
 from ._lock import lock_data_dir, release_data_dir
 from ._reload import PolicyReloader
+from .admin import admin_app
 from .app import Gateway
 from .ops import Operations
 
@@ -52,6 +55,7 @@ def build(config: Config) -> Gateway:
         return Engine(compiled, hasher_for(compiled, data_dir, config.base_dir))
 
     engine = make_engine(policy)
+    audit = open_audit_log(config)
     spec = config.spec.outbox
     outbox = SqliteOutbox(
         Path(data_dir) / "outbox.db",
@@ -64,13 +68,17 @@ def build(config: Config) -> Gateway:
     )
 
     async def on_start() -> None:
+        if trail is not None:
+            await trail.start()
         await outbox.start()
         await aggregator.start()
         forwarder.start()
         ops.start()
         await reloader.start()
+        await keys.start()
 
     async def on_stop() -> None:
+        await keys.stop()
         await reloader.stop()
         await ops.stop()
         # open aggregation windows go to the outbox before forwarding stops
@@ -81,6 +89,10 @@ def build(config: Config) -> Gateway:
         log.info("shutdown: closing the outbox")
         await outbox.close()
         store.close()
+        key_store.close()
+        if trail is not None:
+            log.info("shutdown: closing the audit log")
+            await trail.stop()
         release_data_dir(data_dir)
 
     gateway = Gateway(
@@ -94,6 +106,8 @@ def build(config: Config) -> Gateway:
     # metrics, readiness and the dashboard; sends are timed per destination
     ops = Operations(gateway, high_water=spec.high_water_events)
     gateway.ops = ops
+    interval = config.spec.audit_log.summary_interval_seconds
+    trail = None if audit is None else AuditTrail(audit, gateway, interval)
     destinations = ops.metrics.timed(build_destinations(config, store))
     forwarder = Forwarder(
         outbox,
@@ -106,6 +120,11 @@ def build(config: Config) -> Gateway:
     # a changed policy (SIGHUP or a new file) is put in force while serving
     reloader = PolicyReloader(gateway, Path(config.policy_path), make_engine)
     gateway.reloader = reloader
+    # ingest keys and admin tokens made by `redline keys` and the admin API
+    key_store = KeyStore.in_dir(data_dir)
+    gateway.keyring = KeyRing(config, key_store)
+    keys = KeyWatcher(gateway.keyring, key_store, lambda: gateway.audit)
+    gateway.admin = admin_app(gateway, key_store)
     return gateway
 
 
