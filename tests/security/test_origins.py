@@ -237,37 +237,8 @@ window.results = new Promise((resolve) => {
 def test_mixpanel_browser_sends_with_a_key_from_its_origin_only(
     tmp_path: Path,
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     with _Page() as allowed, _Page() as other:
-        with gateway_thread(_config(tmp_path, allowed.origin)) as gw:
-            html = _SDK_PAGE % {"gateway": gw.url, "key": "web-key"}
-            for page in (allowed, other):
-                page.html = html.encode()
-                page.scripts["/sdk/mixpanel.js"] = MIXPANEL_BROWSER.read_bytes()
-            results = {}
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=str(CHROMIUM),
-                    args=[
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-quic",
-                        "--no-first-run",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                    ],
-                )
-                try:
-                    for name, server in (("allowed", allowed), ("other", other)):
-                        tab = browser.new_page()
-                        tab.goto(server.origin + "/")
-                        results[name] = tab.evaluate("window.results")
-                        tab.close()
-                finally:
-                    browser.close()
-            requests = dict(gw.gateway.counters.requests)
+        results, requests = _run_sdk(tmp_path, allowed, other)
 
     # the SDK's own verdict: sent from the allowed origin, failed from the other
     assert results["allowed"] == 1
@@ -275,3 +246,39 @@ def test_mixpanel_browser_sends_with_a_key_from_its_origin_only(
     # the gateway accepted the one and refused the other for its origin
     assert requests.get("track 200") == 1
     assert requests.get("track 403") == 1
+
+
+def _run_sdk(
+    tmp_path: Path, allowed: _Page, other: _Page
+) -> tuple[dict[str, object], dict[str, int]]:
+    from playwright.sync_api import sync_playwright
+
+    with gateway_thread(_config(tmp_path, allowed.origin)) as gw:
+        html = _SDK_PAGE % {"gateway": gw.url, "key": "web-key"}
+        for page in (allowed, other):
+            page.html = html.encode()
+            page.scripts["/sdk/mixpanel.js"] = MIXPANEL_BROWSER.read_bytes()
+        results = {}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            try:
+                for name, server in (("allowed", allowed), ("other", other)):
+                    tab = browser.new_page()
+                    tab.goto(server.origin + "/")
+                    results[name] = tab.evaluate("window.results")
+                    tab.close()
+            finally:
+                browser.close()
+        requests = dict(gw.gateway.counters.requests)
+        return results, requests
