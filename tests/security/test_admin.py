@@ -239,6 +239,10 @@ def test_an_admin_manages_keys_and_tokens_through_the_api(admin: Admin) -> None:
         "token.revoke",
     ]
     assert {a for k, a in changes()[5:]} == {f"token:{admin_id}"}
+    created = next(
+        r["data"] for r in audit_records(data_dir) if r["kind"] == "key.create"
+    )
+    assert (created["key_id"], created["project"]) == (key_id, "demo")
 
 
 def test_viewers_read_and_operators_replay_and_reload(admin: Admin) -> None:

@@ -4,6 +4,7 @@ and what a real browser (headless Chromium) makes of both."""
 from __future__ import annotations
 
 import http.server
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,15 +90,20 @@ class _Page:
 
     def __init__(self) -> None:
         self.html = b""
+        # path -> JavaScript served beside the page
+        self.scripts: dict[str, bytes] = {}
         page = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                script = page.scripts.get(self.path)
+                body = page.html if script is None else script
+                kind = "text/html" if script is None else "text/javascript"
                 self.send_response(200)
-                self.send_header("content-type", "text/html")
-                self.send_header("content-length", str(len(page.html)))
+                self.send_header("content-type", kind)
+                self.send_header("content-length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(page.html)
+                self.wfile.write(body)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -198,3 +204,81 @@ def _run_pages(
             finally:
                 browser.close()
         return results, gw.gateway.counters.received
+
+
+# the real SDK, from the npm package the browser tests install (package.json
+# at the repository root); REDLINE_NODE_MODULES points elsewhere
+NODE_MODULES = Path(
+    os.environ.get(
+        "REDLINE_NODE_MODULES", Path(__file__).resolve().parents[2] / "node_modules"
+    )
+)
+MIXPANEL_BROWSER = NODE_MODULES / "mixpanel-browser" / "dist" / "mixpanel.umd.js"
+
+_SDK_PAGE = """
+<!doctype html><html><body><script src="/sdk/mixpanel.js"></script><script>
+window.results = new Promise((resolve) => {
+  mixpanel.init("%(key)s", {
+    api_host: "%(gateway)s",
+    batch_requests: false,
+    api_transport: "XHR",
+    loaded: (mp) => mp.track("checkout", {plan: "pro"}, (r) => resolve(r)),
+  });
+});
+</script></body></html>
+"""
+
+
+@pytest.mark.skipif(
+    not CHROMIUM.exists() or not MIXPANEL_BROWSER.is_file(),
+    reason="needs /usr/bin/chromium and mixpanel-browser under node_modules "
+    "(npm ci with the repository's package.json, or REDLINE_NODE_MODULES)",
+)
+def test_mixpanel_browser_sends_with_a_key_from_its_origin_only(
+    tmp_path: Path,
+) -> None:
+    with _Page() as allowed, _Page() as other:
+        results, requests = _run_sdk(tmp_path, allowed, other)
+
+    # the SDK's own verdict: sent from the allowed origin, failed from the other
+    assert results["allowed"] == 1
+    assert results["other"] == 0
+    # the gateway accepted the one and refused the other for its origin
+    assert requests.get("track 200") == 1
+    assert requests.get("track 403") == 1
+
+
+def _run_sdk(
+    tmp_path: Path, allowed: _Page, other: _Page
+) -> tuple[dict[str, object], dict[str, int]]:
+    from playwright.sync_api import sync_playwright
+
+    with gateway_thread(_config(tmp_path, allowed.origin)) as gw:
+        html = _SDK_PAGE % {"gateway": gw.url, "key": "web-key"}
+        for page in (allowed, other):
+            page.html = html.encode()
+            page.scripts["/sdk/mixpanel.js"] = MIXPANEL_BROWSER.read_bytes()
+        results = {}
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=str(CHROMIUM),
+                args=[
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                ],
+            )
+            try:
+                for name, server in (("allowed", allowed), ("other", other)):
+                    tab = browser.new_page()
+                    tab.goto(server.origin + "/")
+                    results[name] = tab.evaluate("window.results")
+                    tab.close()
+            finally:
+                browser.close()
+        requests = dict(gw.gateway.counters.requests)
+        return results, requests

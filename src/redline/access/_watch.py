@@ -69,12 +69,12 @@ class KeyWatcher:
             return
         changes = self._store.unaudited()
         for change in changes:
-            audit.append(
-                change.action,
-                subject=change.subject,
-                detail=change.detail,
-                actor=change.actor,
-                at=change.at,
-            )
+            # key.*: the key's id and project; token.*: the token's id and
+            # role; actor: "cli" or the admin token that made the change
+            if change.action.startswith("key."):
+                subject = {"key_id": change.subject, "project": change.detail}
+            else:
+                subject = {"token_id": change.subject, "role": change.detail}
+            audit.append(change.action, **subject, actor=change.actor, at=change.at)
         if changes:
             self._store.mark_audited(changes[-1].seq)
