@@ -343,6 +343,7 @@ def outbox_replay(
 
 
 main.add_command(policy)
+main.add_command(__import__("redline.cli_detect").cli_detect.detect)
 
 
 @main.command()
