@@ -22,6 +22,10 @@ class EntityType(StrEnum):
     NATIONAL_ID = "NATIONAL_ID"
     # a string that reads as natural language (a prompt, a message)
     FREE_TEXT = "FREE_TEXT"
+    # names and places in free text, from the optional NER backend
+    # (redline.detect.ner); no pattern detector reports these
+    PERSON = "PERSON"
+    ADDRESS = "ADDRESS"
     # the scanner could not look at the string (too long, a detector failed):
     # the span covers all of it so that nothing unscanned is passed on
     UNSCANNABLE = "UNSCANNABLE"
