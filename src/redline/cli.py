@@ -132,7 +132,7 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
         return
 
     if policy is not None and built_in_name(policy) == "redact-all":
-        _redact_all(engine, input)
+        _redact_all(compiled.detectors, input)
         return
 
     out = sys.stdout.buffer
@@ -162,12 +162,13 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
         sys.exit(1)
 
 
-def _redact_all(engine: Any, input: IO[bytes]) -> None:
+def _redact_all(detectors: tuple[str, ...], input: IO[bytes]) -> None:
     """``sanitize --policy redact-all``: every JSON object, any shape, with
     each detected span of each string (keys too) replaced; a summary of
     what was found, by type, on stderr."""
-    from .detect.records import redact_record
+    from .detect.records import RecordRedactor
 
+    redactor = RecordRedactor(detectors)
     out = sys.stdout.buffer
     found: dict[str, int] = {}
     read = bad = 0
@@ -184,7 +185,9 @@ def _redact_all(engine: Any, input: IO[bytes]) -> None:
             bad += 1
             click.echo(f"redline: line {number}: skipped ({why})", err=True)
             continue
-        clean = redact_record(record, engine.scrub_text, found)
+        clean, counts = redactor.redact(record)
+        for kind, count in counts.items():
+            found[kind] = found.get(kind, 0) + count
         out.write(orjson.dumps(clean) + b"\n")
     out.flush()
     kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(found.items()))

@@ -44,6 +44,21 @@ _ISSUERS: tuple[tuple[str, int, int, frozenset[int]], ...] = (
 )
 
 
+_SEPARATOR = re.compile(r"[ \-]")
+
+
+def _grouped_as_card(written: str) -> bool:
+    """Whether the digit groups are laid out as cards print them: fours
+    (the last group shorter), or Amex and Diners' 4-6-5 and 4-6-4. Order
+    numbers grouped 3-7-7 and the like are not cards."""
+    groups = [len(group) for group in _SEPARATOR.split(written)]
+    if len(groups) == 1:
+        return True
+    if groups[:-1] == [4] * (len(groups) - 1) and groups[-1] <= 4:
+        return True
+    return groups in ([4, 6, 5], [4, 6, 4])
+
+
 def luhn_ok(digits: str) -> bool:
     """The Luhn (mod 10) check of ISO/IEC 7812-1."""
     total = 0
@@ -81,7 +96,7 @@ class CreditCardDetector:
         spans: list[Span] = []
         for match in _CANDIDATE.finditer(text):
             digits = match.group().replace(" ", "").replace("-", "")
-            if not luhn_ok(digits):
+            if not luhn_ok(digits) or not _grouped_as_card(match.group()):
                 continue
             network = issuer(digits)
             if network is None:
