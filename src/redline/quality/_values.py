@@ -218,10 +218,12 @@ _BBAN = {
     "FR": "10n11c2n",
     "BR": "23n1a1c",
     "NL": "4a10n",
-    "ES": "20n",
     "IT": "1a10n12c",
-    "BE": "12n",
+    "AT": "16n",
+    "CH": "5n12c",
 }
+# (Spain's and Belgium's BBANs carry national check digits of their own,
+# which random digits would fail; they are left out rather than faked)
 _IBAN_COUNTRY = {"de_DE": "DE", "en_GB": "GB", "fr_FR": "FR", "pt_BR": "BR"}
 
 
