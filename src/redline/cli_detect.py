@@ -49,12 +49,21 @@ def detect() -> None:
     help="Faker locales, comma-separated.",
 )
 @click.option(
+    "--clean-share",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Share of events that plant nothing (hard negatives only).",
+)
+@click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, writable=True),
     help="Write here instead of stdout.",
 )
-def generate(count: int, seed: int, locales: str, output: str | None) -> None:
+def generate(
+    count: int, seed: int, locales: str, clean_share: float, output: str | None
+) -> None:
     """Write a labelled corpus as JSON lines.
 
     Each line holds an event ("event"), its locale, and labels: the planted
@@ -66,11 +75,15 @@ def generate(count: int, seed: int, locales: str, output: str | None) -> None:
 
     chosen = _locales(locales)
     if output is None:
-        write_jsonl(make(count, seed, chosen), sys.stdout.buffer)
+        write_jsonl(
+            make(count, seed, chosen, clean_share=clean_share), sys.stdout.buffer
+        )
         sys.stdout.buffer.flush()
         return
     with Path(output).open("wb") as handle:
-        written = write_jsonl(make(count, seed, chosen), handle)
+        written = write_jsonl(
+            make(count, seed, chosen, clean_share=clean_share), handle
+        )
     click.echo(f"redline: wrote {written} labelled events to {output}", err=True)
 
 

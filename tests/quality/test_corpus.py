@@ -204,3 +204,12 @@ def test_a_bad_corpus_line_is_named_by_file_and_line(tmp_path: Path) -> None:
     path.write_text(good + "\n" + "{not json\n")
     with pytest.raises(ValueError, match=r"bad\.jsonl:2: not a labelled event"):
         list(read_jsonl(path))
+
+
+def test_clean_share_leaves_events_with_negatives_only() -> None:
+    events = list(generate(200, seed=6, clean_share=0.9))
+    clean = [item for item in events if all(label.negative for label in item.labels)]
+    assert 150 <= len(clean) <= 195
+    assert all(item.labels for item in clean)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        list(generate(1, clean_share=1.5))

@@ -4,7 +4,9 @@ Event ``i`` of a seed depends on the seed and ``i`` alone (its own random
 generator and Faker seed), so a corpus is the same on every run and machine,
 and a prefix of a bigger corpus is the smaller one. Planted types take turns,
 so every type is planted about ``n / 14`` times; locales are drawn at random,
-with US SSNs leaning to en_US and My Numbers to ja_JP events.
+with US SSNs leaning to en_US and My Numbers to ja_JP events. With
+``clean_share`` that share of events plants nothing (hard negatives only),
+closer to real traffic, where most events carry nothing sensitive.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator, Sequence
 
 from ._labels import LabelledEvent, Planted
 from ._plant import PLANTERS
+from ._shapes import track
 from ._values import REGION, Ctx
 
 LOCALES: tuple[str, ...] = tuple(REGION)
@@ -33,9 +36,15 @@ def _faker(locale: str) -> object:
 
 
 def generate(
-    count: int, seed: int = 0, locales: Sequence[str] = LOCALES
+    count: int,
+    seed: int = 0,
+    locales: Sequence[str] = LOCALES,
+    *,
+    clean_share: float = 0.0,
 ) -> Iterator[LabelledEvent]:
     """``count`` labelled events for ``seed``, over the given Faker locales."""
+    if not 0.0 <= clean_share <= 1.0:
+        raise ValueError("clean_share must lie between 0 and 1")
     unknown = [locale for locale in locales if locale not in REGION]
     if unknown or not locales:
         raise ValueError(
@@ -54,4 +63,7 @@ def generate(
         fake = fakers[locale]
         fake.seed_instance(rng.getrandbits(64))  # type: ignore[attr-defined]
         ctx = Ctx(fake, rng, locale)  # type: ignore[arg-type]
-        yield PLANTERS[kind](ctx).finish()
+        if clean_share and rng.random() < clean_share:
+            yield track(ctx).finish()
+        else:
+            yield PLANTERS[kind](ctx).finish()
