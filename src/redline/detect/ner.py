@@ -18,8 +18,9 @@ spans. It is off by default and lives behind the ``ner`` extra::
 Three choices keep it from making matters worse:
 
 - a cheap ``trigger`` (two words in a row, or a run of non-ASCII letters)
-  keeps the model away from ids, numbers and single words, which it would
-  otherwise read as places;
+  keeps the model away from ids, numbers and single words, and URLs and
+  user agents (``Mozilla/5.0 (...)``) are skipped: the model reads their
+  parts as places and names;
 - its spans score below every pattern detector's, so where they overlap a
   rule's span (an email, a whole FREE_TEXT string) the rule's span wins and
   NER never shrinks what a rule would have replaced;
@@ -46,6 +47,8 @@ _MAX_SCORE = 0.5
 
 # in the scanner's probe (lower case): two words in a row, or non-ASCII text
 _TRIGGER = re.compile(r"[^\W\d_]{2,}[ \t,.'-]+[^\W\d_]{2,}|[^\x00-\x7f]{3,}")
+# a URL, or a product token with a version as user agents start
+_NOT_PROSE = re.compile(r"://|^[A-Za-z][\w.+-]*/\d")
 
 
 class NerUnavailable(RuntimeError):
@@ -79,6 +82,8 @@ class NerDetector:
         self._analyzer = _analyzer(model, self.entities)
 
     def find(self, text: str) -> list[Span]:
+        if _NOT_PROSE.search(text):
+            return []
         results = self._analyzer.analyze(
             text=text,
             language="en",
