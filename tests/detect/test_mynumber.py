@@ -21,13 +21,15 @@ POSITIVES = [
     ("マイナンバーは621498320257です", "621498320257"),
     ("個人番号\uff1a6214-9832-0257", "6214-9832-0257"),
     ("my number 621498320257", "621498320257"),
+    ("検索 621498320257", "621498320257"),  # a short value (a search)
+    ("お客様の情報は621498320257です、更新をお願いします。", "621498320257"),
     (wide("6214 9832 0257"), wide("6214 9832 0257")),
 ]
 
 NEAR_MISSES = [
     "6214 9832 0258",  # wrong check digit
     "621498320258",
-    "order 621498320257 shipped",  # a solid run in text, no label
+    "your order 621498320257 has shipped today",  # in text, no label
     "6214 9832 0257 1111",  # a longer group run (a card, an account)
     "1621498320257",
     "2024-06-12 12:00",

@@ -100,6 +100,8 @@ def _bounded_v4(text: str, start: int, end: int) -> bool:
         return False
     if before == "/" and start >= 2 and text[start - 2] in _ALNUM:
         return False  # "Chrome/120.0.0.0": a version after a product name
+    if before == ":" and text[max(0, start - 3) : start - 1].lower() == "rv":
+        return False  # "rv:1.9.2.20": Gecko's revision in a user agent
     after = text[end : end + 2]
     if after[:1] and after[0] in _ALNUM:
         return False

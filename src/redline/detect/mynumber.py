@@ -4,8 +4,9 @@ a check digit (``python-stdnum``'s ``jp.in_``).
 Written as on the card, in groups of four (``6214 9832 0257``, also with
 hyphens or full-width digits), or solid. One random 12-digit run in ten
 passes the check, so a solid run counts only with a label nearby
-(``マイナンバー``, ``個人番号``, ``my number``) or standing alone as the
-whole value; inside other text it is as likely an order number.
+(``マイナンバー``, ``個人番号``, ``my number``), in a short value of its own
+(a form field, a search: at most three words), or in Japanese text; inside
+other text it is as likely an order or tracking number.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ _LABEL = re.compile(
 )
 # how far before a solid number its label may stand
 _LABEL_REACH = 24
+_SHORT_LENGTH = 40
+_SHORT_TOKENS = 3
+_JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 _TRIGGER = re.compile(r"(?<![0-9a-z_\-.+/])[0-9]{4}([ \-]?)[0-9]{4}\1[0-9]{4}(?![0-9])")
 
 
@@ -43,13 +47,19 @@ class JpMyNumberDetector:
             if my_number.is_valid(match.group()):
                 reason = "grouped, check digit"
                 spans.append(Span(self.type, match.start(), match.end(), 0.9, reason))
+        short = len(text) <= _SHORT_LENGTH and len(text.split()) <= _SHORT_TOKENS
         for match in _SOLID.finditer(text):
             start, end = match.span()
             if not my_number.is_valid(match.group()):
                 continue
-            whole = start == 0 and end == len(text)
             before = text[max(0, start - _LABEL_REACH) : start]
-            if whole or _LABEL.search(before):
-                reason = "labelled, check digit" if not whole else "check digit"
-                spans.append(Span(self.type, start, end, 0.8, reason))
+            if _LABEL.search(before):
+                reason = "labelled, check digit"
+            elif short:
+                reason = "short value, check digit"
+            elif _JAPANESE.search(text):
+                reason = "in Japanese text, check digit"
+            else:
+                continue
+            spans.append(Span(self.type, start, end, 0.8, reason))
         return spans
