@@ -176,6 +176,9 @@ def eval_(
         tables.append(
             render.negatives_table(base.report("ja_JP"), "ja_JP hard negatives")
         )
+    misses = render.misses_table(base.report(), "Where the pattern types miss")
+    if misses is not None:
+        tables.append(misses)
     reports = [
         (name, e.report()) for (name, _), e in zip(runs, evaluations, strict=True)
     ]

@@ -26,7 +26,7 @@ from redline.quality import (
     generate,
     read_jsonl,
 )
-from redline.quality._labels import value_at
+from redline.quality._labels import as_text, value_at
 from redline.quality._values import REGION
 
 
@@ -58,8 +58,9 @@ def test_every_label_names_a_substring_of_the_string_at_its_path(
         assert item.labels
         for label in item.labels:
             found, holder = value_at(item.event, label.path)
-            assert found and isinstance(holder, str), label
-            assert label.value and label.value in holder, label
+            text = as_text(holder)
+            assert found and text is not None, label
+            assert label.value and label.value in text, label
 
 
 def test_every_type_and_locale_is_planted(corpus: list[LabelledEvent]) -> None:
@@ -164,6 +165,18 @@ def test_full_width_forms_are_planted_in_japanese_events(
         for label in item.labels
     }
     assert "full-width" in variants
+
+
+def test_cards_and_epoch_times_are_planted_as_json_numbers(
+    corpus: list[LabelledEvent],
+) -> None:
+    numbers = {
+        label.kind
+        for item in corpus
+        for label in item.labels
+        if type(value_at(item.event, label.path)[1]) is int
+    }
+    assert numbers == {"CREDIT_CARD", "TIMESTAMP"}
 
 
 def test_tokens_named_only_by_their_header_are_planted(

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ._labels import Label, LabelledEvent, Negative, Path_, Planted, value_at
+from ._labels import Label, LabelledEvent, Negative, Path_, Planted, as_text, value_at
 from ._values import Ctx
 
-Maker = Callable[[Ctx], tuple[str, str]]
+# a hard negative's value (a string, or an integer as SDKs send epoch
+# milliseconds) and its variant
+Maker = Callable[[Ctx], tuple[str | int, str]]
 
 
 class Builder:
@@ -53,8 +55,8 @@ class Builder:
         """Put a hard negative made by ``maker`` at ``path``; returns it."""
         value, variant = maker(self.ctx)
         self.put(path, value)
-        self.avoid(path, kind, value, variant)
-        return value
+        self.avoid(path, kind, str(value), variant)
+        return str(value)
 
     def finish(self) -> LabelledEvent:
         positives: dict[Path_, list[str]] = {}
@@ -63,8 +65,9 @@ class Builder:
                 positives.setdefault(label.path, []).append(label.value)
         kept = []
         for label in self.labels:
-            found, holder = value_at(self.document, label.path)
-            if not found or not isinstance(holder, str) or label.value not in holder:
+            found, value = value_at(self.document, label.path)
+            holder = as_text(value) if found else None
+            if holder is None or label.value not in holder:
                 raise AssertionError(
                     f"label {label.kind} at {label.path} is not planted"
                 )

@@ -56,6 +56,9 @@ class Negative(StrEnum):
     LABEL = "LABEL"
     PUBLIC_ID = "PUBLIC_ID"  # project tokens, publishable keys, device ids
     CLEAN_URL = "CLEAN_URL"
+    # numbers with separators that are no one's data: ISBNs, barcodes,
+    # parcel tracking, postal codes, dates, times, stack positions, SKUs
+    NUMBER_LIKE = "NUMBER_LIKE"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -120,6 +123,16 @@ class LabelledEvent:
             locale=str(data.get("locale", "")),
             labels=tuple(Label.from_json(item) for item in data.get("labels", [])),
         )
+
+
+def as_text(value: Any) -> str | None:
+    """A label's holder as text: strings as they are, integers (a card typed
+    into a number field, epoch milliseconds) in decimal, anything else None."""
+    if isinstance(value, str):
+        return value
+    if type(value) is int:
+        return str(value)
+    return None
 
 
 def value_at(document: Any, path: Path_) -> tuple[bool, Any]:

@@ -287,3 +287,46 @@ def clean_url(ctx: Ctx) -> tuple[str, str]:
             variant,
         )
     return f"{base}{path}?page={ctx.rng.randint(2, 40)}&sort=price_asc", variant
+
+
+def _ean13(ctx: Ctx, prefix: str) -> str:
+    body = prefix + "".join(
+        ctx.rng.choice("0123456789") for _ in range(12 - len(prefix))
+    )
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+def number_like(ctx: Ctx) -> tuple[str, str]:
+    """Digits with separators that belong to things, not people."""
+    r = ctx.rng.randint
+    variant = ctx.pick(
+        ("isbn", "ean13", "ups", "zip4", "jp-postal", "date-slash", "clock",
+         "duration", "stack", "sku", "build")
+    )  # fmt: skip
+    if variant == "isbn":
+        code = _ean13(ctx, "978")
+        return f"{code[:3]}-{code[3]}-{code[4:7]}-{code[7:12]}-{code[12]}", variant
+    if variant == "ean13":
+        return _ean13(ctx, ctx.pick(("40", "45", "49", "30", "50"))), variant
+    if variant == "ups":
+        return f"1Z{ctx.token(6, ALNUM.upper()[26:])}{r(10**9, 10**10 - 1)}", variant
+    if variant == "zip4":
+        return f"{r(10000, 99999)}-{r(1000, 9999)}", variant
+    if variant == "jp-postal":
+        return f"〒{r(100, 999)}-{r(0, 9999):04d}", variant
+    if variant == "date-slash":
+        return f"{r(1, 28):02d}/{r(1, 12):02d}/{r(2024, 2026)}", variant
+    if variant == "clock":
+        return f"{r(0, 23):02d}:{r(0, 59):02d}:{r(0, 59):02d}", variant
+    if variant == "duration":
+        return f"{r(0, 2):02d}:{r(0, 59):02d}:{r(0, 59):02d}.{r(0, 999):03d}", variant
+    if variant == "stack":
+        name = ctx.pick(("callApi", "render", "onSubmit", "fetchJson"))
+        return (
+            f"at {name} (app.{ctx.token(8, HEX)}.js:{r(1, 9999)}:{r(1, 200)})",
+            variant,
+        )
+    if variant == "sku":
+        return f"SKU-{r(1000, 9999)}-{ctx.pick(('XS', 'M', 'XL', '42'))}", variant
+    return f"{r(2024, 2026)}{r(1, 12):02d}{r(1, 28):02d}.{r(1, 9)}", variant

@@ -118,8 +118,13 @@ def phone(ctx: Ctx) -> Builder:
 def credit_card(ctx: Ctx) -> Builder:
     value, variant = val.card(ctx)
     b = track(ctx)
-    carrier = ctx.pick(("field", "search", "message", "error", "prompt"))
-    if carrier == "field":
+    carrier = ctx.pick(("field", "search", "message", "error", "prompt", "number"))
+    if carrier == "number":  # typed into a number field, sent as a JSON number
+        digits = "".join(c for c in value if c.isdigit())
+        key = ctx.pick(("card_number", "cc"))
+        b.put((*P, key), int(digits))
+        b.plant((*P, key), Planted.CREDIT_CARD, digits, "json-number", carrier)
+    elif carrier == "field":
         field(
             b,
             ctx.pick(("card_number", "cc", "payment_card")),

@@ -51,6 +51,9 @@ _EXTRA: tuple[tuple[str, Negative, Callable[[Ctx], tuple[str, str]]], ...] = (
     ("publishable_key", Negative.PUBLIC_ID, neg.public_id),
     ("created_at", Negative.TIMESTAMP, neg.timestamp),
     ("trace_id", Negative.HEX_HASH, neg.hex_hash),
+    ("reference", Negative.NUMBER_LIKE, neg.number_like),
+    ("barcode", Negative.NUMBER_LIKE, neg.number_like),
+    ("position", Negative.NUMBER_LIKE, neg.number_like),
 )
 
 
@@ -62,7 +65,7 @@ def track(ctx: Ctx) -> Builder:
     # that they do not outnumber the harder negatives below
     labelled = _Sometimes(b, share=0.25)
     labelled((*P, "token"), Negative.PUBLIC_ID, _project_token)
-    b.put((*P, "time"), 1_760_000_000_000 + rng.randint(0, 10**10))
+    labelled((*P, "time"), Negative.TIMESTAMP, _epoch_ms)
     labelled((*P, "distinct_id"), Negative.UUID, neg.uuid_value)
     labelled((*P, "$device_id"), Negative.PUBLIC_ID, _device_id)
     b.put((*P, "$insert_id"), ctx.token(16, "abcdefghijklmnopqrstuvwxyz0123456789"))
@@ -109,6 +112,10 @@ class _Sometimes:
 
 def _project_token(ctx: Ctx) -> tuple[str, str]:
     return ctx.token(32, val.HEX), "mixpanel-token"
+
+
+def _epoch_ms(ctx: Ctx) -> tuple[str | int, str]:
+    return 1_760_000_000_000 + ctx.rng.randint(0, 10**10), "epoch-ms-number"
 
 
 def _device_id(ctx: Ctx) -> tuple[str, str]:

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..detect import Span
-from ._labels import Label, LabelledEvent, Planted, value_at
+from ._labels import Label, LabelledEvent, Planted, as_text, value_at
 
 SpansOf = Callable[[str], list[Span]]
 # a record -> (the record redacted, findings by type)
@@ -196,9 +196,10 @@ class Evaluation:
         return clean  # type: ignore[no-any-return]
 
     def _judge(self, item: LabelledEvent, clean: Any, label: Label) -> Outcome:
-        _, original = value_at(item.event, label.path)
+        _, before_value = value_at(item.event, label.path)
+        original = as_text(before_value)
         found, output = value_at(clean, label.path)
-        text = output if found and isinstance(output, str) else None
+        text = as_text(output) if found else None
         if label.negative:
             before = original.count(label.value) if isinstance(original, str) else 0
             if text is not None and text.count(label.value) >= before:

@@ -161,3 +161,25 @@ def show(console: Console, tables: Sequence[Table]) -> None:
     for table in tables:
         console.print(table)
         console.print()
+
+
+def misses_table(report: Report, title: str, limit: int = 15) -> Table | None:
+    """Where the pattern types miss most: type, written form and carrier."""
+    rows = sorted(
+        (
+            (missed, planted, kind, variant, carrier)
+            for (kind, variant, carrier), (missed, planted) in report.shapes.items()
+            if missed and kind not in _NO_TARGET
+        ),
+        reverse=True,
+    )[:limit]
+    if not rows:
+        return None
+    table = Table(title=title, title_justify="left")
+    table.add_column("type", no_wrap=True)
+    table.add_column("written as")
+    table.add_column("carried in")
+    table.add_column("missed", justify="right")
+    for missed, planted, kind, variant, carrier in rows:
+        table.add_row(kind, variant, carrier, f"{missed} of {planted}")
+    return table
