@@ -138,13 +138,16 @@ def eval_(
 ) -> None:
     """Score detection on a labelled corpus, per type.
 
-    Runs every event through the detection `redline sanitize --policy
-    redact-all` applies (every string at any depth) and reports, per planted
-    type: recall (the planted value no longer appears), the share strictly
-    removed, the share of hard negatives its detectors altered, precision
-    and F1; then the hard negatives by kind, and the same figures for ja_JP
-    events on their own. Reads CORPUS (from `redline detect generate`) or
-    generates one in memory.
+    \b
+    Runs every event through the detection that
+    `redline sanitize --policy redact-all` applies (every string at any
+    depth) and reports, per planted type: recall (the planted value no
+    longer appears), the share strictly removed, the share of hard
+    negatives its detectors altered, precision and F1; then the hard
+    negatives by kind, and the same figures for ja_JP events on their own.
+
+    Reads CORPUS (from `redline detect generate`) or generates one in
+    memory. See docs/detection.md.
     """
     from rich.console import Console
 
