@@ -54,6 +54,7 @@ def email(ctx: Ctx) -> Builder:
             "message",
             "error",
             "autocapture",
+            "url-base64",
         )
     )
     if carrier == "profile":
@@ -71,6 +72,10 @@ def email(ctx: Ctx) -> Builder:
             Planted.EMAIL,
             value,
             variant,
+        )
+    elif carrier == "url-base64":
+        in_url(
+            b, ctx.pick(("u", "e", "rcpt")), Planted.EMAIL, value, variant, base64=True
         )
     elif carrier == "url":
         in_url(
@@ -90,7 +95,16 @@ def email(ctx: Ctx) -> Builder:
 def phone(ctx: Ctx) -> Builder:
     value, variant = val.phone(ctx)
     carrier = ctx.pick(
-        ("field", "profile", "search", "prompt", "message", "autocapture", "list")
+        (
+            "field",
+            "profile",
+            "search",
+            "prompt",
+            "message",
+            "autocapture",
+            "list",
+            "url",
+        )
     )
     if carrier == "profile":
         b = profile(ctx)
@@ -110,6 +124,8 @@ def phone(ctx: Ctx) -> Builder:
         b.plant((*P, "$el_attr__href"), Planted.PHONE, value, variant, "autocapture")
     elif carrier == "list":
         in_items(b, "delivery_contact", Planted.PHONE, value, variant)
+    elif carrier == "url":
+        in_url(b, ctx.pick(("phone", "tel", "callback")), Planted.PHONE, value, variant)
     else:
         _text_or_search(b, Planted.PHONE, value, variant, carrier)
     return b
@@ -236,7 +252,7 @@ def ip_address(ctx: Ctx) -> Builder:
 def jwt(ctx: Ctx) -> Builder:
     value, variant = val.jwt(ctx)
     b = track(ctx)
-    carrier = ctx.pick(("header", "fragment", "field", "error", "cookie"))
+    carrier = ctx.pick(("header", "fragment", "field", "error", "cookie", "path"))
     if carrier == "header":
         in_headers(
             b,
@@ -247,6 +263,11 @@ def jwt(ctx: Ctx) -> Builder:
         url = f"https://app.{ctx.fake.domain_name()}/callback#id_token={value}&state={ctx.token(8)}"
         b.put((*P, "$current_url"), url)
         b.plant((*P, "$current_url"), Planted.JWT, value, variant, "url")
+    elif carrier == "path":  # a reset or magic link with the token in its path
+        url = f"https://app.{ctx.fake.domain_name()}/reset/{value}"
+        key = ctx.pick(("$current_url", "$referrer"))
+        b.put((*P, key), url)
+        b.plant((*P, key), Planted.JWT, value, variant, "url-path")
     elif carrier == "field":
         field(b, ctx.pick(("id_token", "auth", "jwt")), Planted.JWT, value, variant)
     elif carrier == "cookie":

@@ -133,14 +133,23 @@ def field(b: Builder, key: str, kind: Planted, value: str, variant: str) -> None
     b.plant(path, kind, value, variant, "field")
 
 
-def in_url(b: Builder, param: str, kind: Planted, value: str, variant: str) -> None:
-    """In the page URL's query, percent-encoded as a browser sends it."""
+def in_url(
+    b: Builder,
+    param: str,
+    kind: Planted,
+    value: str,
+    variant: str,
+    *,
+    base64: bool = False,
+) -> None:
+    """In the page URL's query, percent-encoded as a browser sends it, or
+    base64url-encoded as tracking links carry an address."""
     ctx = b.ctx
-    encoded = (
-        val.percent(value)
-        if not value.isascii() or "@" in value or " " in value
-        else value
-    )
+    if base64:
+        encoded = val.b64url(value.encode())
+        variant = "base64url"
+    else:
+        encoded = val.percent(value)
     page = ctx.pick(("/signup", "/reset", "/invite", "/search"))
     url = f"https://app.{ctx.fake.domain_name()}{page}"
     url += f"?{param}={encoded}&utm_source=newsletter"
@@ -150,7 +159,7 @@ def in_url(b: Builder, param: str, kind: Planted, value: str, variant: str) -> N
         (*P, key),
         kind,
         encoded,
-        variant if encoded == value else "percent-encoded",
+        variant if encoded == value or base64 else "percent-encoded",
         "url",
     )
 

@@ -355,7 +355,7 @@ def ip(ctx: Ctx) -> tuple[str, str]:
 # --- JWT -----------------------------------------------------------------
 
 
-def _b64url(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
@@ -376,9 +376,9 @@ def jwt(ctx: Ctx) -> tuple[str, str]:
     size = {"HS256": 32, "RS256": 256, "ES256": 64}[alg]
     signature = bytes(ctx.rng.getrandbits(8) for _ in range(size))
     parts = [
-        _b64url(json.dumps(header, separators=(",", ":")).encode()),
-        _b64url(json.dumps(payload, separators=(",", ":")).encode()),
-        _b64url(signature),
+        b64url(json.dumps(header, separators=(",", ":")).encode()),
+        b64url(json.dumps(payload, separators=(",", ":")).encode()),
+        b64url(signature),
     ]
     return ".".join(parts), alg
 
