@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import re
 import urllib.parse
 from collections.abc import Iterator
 
 # name=value after "?", "&", ";" or "#" (or at the very start, for a bare
-# query string); the value ends where the next parameter or the URL does
-_PARAM = re.compile(r"(?:(?<=[?&;#])|^)[^=&#\s?]{1,128}=([^&#\s\"'<>]{2,})")
+# query string); the value ends where the next parameter or the URL does.
+# Starting with the separator lets the regex engine skip ahead.
+_PARAM = re.compile(r"[?&;#][^=&#\s?]{1,128}=([^&#\s\"'<>]{2,})")
+_FIRST = re.compile(r"[^=&#\s?]{1,128}=([^&#\s\"'<>]{2,})")
 _BASE64 = re.compile(r"[A-Za-z0-9_\-+/]{16,}={0,2}")
 # shorter decoded texts hold nothing a detector could report
 _MIN_DECODED = 6
@@ -31,7 +34,9 @@ def encoded_values(text: str) -> Iterator[tuple[int, int, str]]:
     decodes, by percent-decoding or base64url, to something else."""
     if "=" not in text:
         return
-    for match in _PARAM.finditer(text):
+    first = _FIRST.match(text)
+    matches = _PARAM.finditer(text)
+    for match in itertools.chain((first,) if first else (), matches):
         value = match.group(1)
         start, end = match.span(1)
         if "%" in value or "+" in value:

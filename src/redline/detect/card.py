@@ -90,6 +90,7 @@ class CreditCardDetector:
     """Finds card numbers that pass Luhn and match a network's prefix."""
 
     type: EntityType = EntityType.CREDIT_CARD
+    min_digits: int = 13  # the shortest card number
     # a boundary, then a network's first digit and twelve more
     trigger: re.Pattern[str] = re.compile(r"[^0-9a-z_.,\-/][2-6](?:[ \-]?[0-9]){12}")
 

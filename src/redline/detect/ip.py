@@ -44,6 +44,7 @@ class IpAddressDetector:
     """Finds IPv4 and IPv6 addresses that :mod:`ipaddress` accepts."""
 
     type: EntityType = EntityType.IP_ADDRESS
+    min_digits: int = 1  # IPv6 addresses are reported only with a digit in them
     trigger: re.Pattern[str] = _TRIGGER
 
     def find(self, text: str) -> list[Span]:

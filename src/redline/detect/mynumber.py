@@ -31,13 +31,14 @@ _LABEL_REACH = 24
 _SHORT_LENGTH = 40
 _SHORT_TOKENS = 3
 _JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
-_TRIGGER = re.compile(r"(?<![0-9a-z_\-.+/])[0-9]{4}([ \-]?)[0-9]{4}\1[0-9]{4}(?![0-9])")
+_TRIGGER = re.compile(r"[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}")
 
 
 class JpMyNumberDetector:
     """Finds Individual Numbers whose check digit is right."""
 
     type: EntityType = EntityType.JP_MY_NUMBER
+    min_digits: int = 12  # twelve digits
     trigger: re.Pattern[str] = _TRIGGER
 
     def find(self, text: str) -> list[Span]:

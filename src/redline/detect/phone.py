@@ -93,6 +93,7 @@ class PhoneDetector:
     """
 
     type: EntityType = EntityType.PHONE
+    min_digits: int = 7  # the shortest national number the pattern takes
     trigger: re.Pattern[str] = _TRIGGER
 
     def __init__(self, regions: Sequence[str] = DEFAULT_REGIONS) -> None:

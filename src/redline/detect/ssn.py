@@ -27,15 +27,17 @@ _LABELLED = re.compile(
     r"[^A-Za-z0-9]{0,12}?(?<![0-9])([0-9]{9})(?![0-9])",
     re.IGNORECASE,
 )
-_TRIGGER = re.compile(
-    r"[^0-9a-z_\-.+/][0-9]{3}([ \-])[0-9]{2}\1[0-9]{4}|ssn|social.?security|ss#"
-)
+# in the lowered probe: a two-digit group between separators before four
+# digits (the group before it is checked by the detector), or a label;
+# starting at the separator lets the regex engine skip most positions
+_TRIGGER = re.compile(r"[ \-][0-9]{2}[ \-][0-9]{4}|ss[n#]|social.?security")
 
 
 class UsSsnDetector:
     """Finds Social Security numbers in the SSA's issued ranges."""
 
     type: EntityType = EntityType.US_SSN
+    min_digits: int = 9  # area, group and serial
     trigger: re.Pattern[str] = _TRIGGER
 
     def find(self, text: str) -> list[Span]:
