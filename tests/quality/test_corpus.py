@@ -8,6 +8,7 @@ import base64
 import json
 import unicodedata
 from pathlib import Path
+from urllib.parse import unquote
 
 import phonenumbers
 import pytest
@@ -125,7 +126,7 @@ def test_phones_are_valid_numbers_of_the_locale(corpus: list[LabelledEvent]) -> 
     values = _values(corpus, Planted.PHONE)
     assert values
     for value, _, locale in values:
-        typed = unicodedata.normalize("NFKC", value).replace("\u30fc", "-")
+        typed = unicodedata.normalize("NFKC", unquote(value)).replace("\u30fc", "-")
         number = phonenumbers.parse(typed, REGION[locale])
         assert phonenumbers.is_valid_number(number), (value, locale)
 
