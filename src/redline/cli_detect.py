@@ -220,6 +220,11 @@ def _events(
     if corpus is not None:
         with Path(corpus).open("rb") as handle:
             total = sum(1 for line in handle if line.strip())
+        if not total:
+            raise click.ClickException(
+                f"{corpus} holds no labelled events; make a corpus with "
+                "`redline detect generate -o FILE`"
+            )
         return read_jsonl(Path(corpus)), total, corpus
     total = count or 5000
     chosen = _locales(locales)

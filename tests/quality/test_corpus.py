@@ -227,3 +227,22 @@ def test_clean_share_leaves_events_with_negatives_only() -> None:
     assert all(item.labels for item in clean)
     with pytest.raises(ValueError, match="between 0 and 1"):
         list(generate(1, clean_share=1.5))
+
+
+def test_a_label_that_misses_its_value_is_refused(tmp_path: Path) -> None:
+    item = next(iter(generate(1, seed=2))).to_json()
+    item["labels"][0]["value"] = "not in the event"
+    path = tmp_path / "wrong.jsonl"
+    path.write_text(json.dumps(item) + "\n")
+    with pytest.raises(
+        ValueError, match=r"wrong\.jsonl:1: .*label 0 .*not at its path"
+    ):
+        list(read_jsonl(path))
+
+
+def test_eval_refuses_an_empty_corpus(tmp_path: Path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n")
+    result = CliRunner().invoke(main, ["detect", "eval", str(path)])
+    assert result.exit_code == 1
+    assert "no labelled events" in result.output and "detect generate" in result.output

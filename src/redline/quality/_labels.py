@@ -118,10 +118,17 @@ class LabelledEvent:
     def from_json(cls, data: dict[str, Any]) -> LabelledEvent:
         if not isinstance(data, dict) or not isinstance(data.get("event"), dict):
             raise ValueError('each line needs an "event" object and "labels"')
+        labels = tuple(Label.from_json(item) for item in data.get("labels", []))
+        for number, label in enumerate(labels):
+            found, holder = value_at(data["event"], label.path)
+            text = as_text(holder) if found else None
+            if text is None or not label.value or label.value not in text:
+                raise ValueError(
+                    f"label {number} ({label.kind}) names a value that is not at "
+                    f"its path {list(label.path)}"
+                )
         return cls(
-            event=data["event"],
-            locale=str(data.get("locale", "")),
-            labels=tuple(Label.from_json(item) for item in data.get("labels", [])),
+            event=data["event"], locale=str(data.get("locale", "")), labels=labels
         )
 
 
