@@ -266,3 +266,34 @@ def test_eval_shows_misses_of_generated_corpora_only(tmp_path: Path) -> None:
         main, ["detect", "eval", str(corpus), "--show-misses", "3"]
     )
     assert result.exit_code == 2 and "generated corpora only" in result.output
+
+
+def test_check_fails_on_a_missed_target_and_names_it(tmp_path: Path) -> None:
+    item = LabelledEvent(
+        {"fruit": "orange"},  # labelled as a token no detector could know
+        "en_US",
+        (_label("TOKEN", ("fruit",), "orange"),),
+    )
+    corpus = tmp_path / "c.jsonl"
+    with corpus.open("wb") as handle:
+        write_jsonl([item], handle)
+    result = CliRunner().invoke(main, ["detect", "eval", str(corpus), "--check"])
+    assert result.exit_code == 1
+    assert "target missed, all events: TOKEN recall 0.0% < 99%" in result.output
+
+
+def test_check_passes_when_every_target_is_met(tmp_path: Path) -> None:
+    item = LabelledEvent(
+        {"email": "jane.doe@example.com", "id": "5c0f7a2e-8e1b-4b0e-9d0a-3c5f1e2d7a90"},
+        "en_US",
+        (
+            _label("EMAIL", ("email",), "jane.doe@example.com"),
+            _label("UUID", ("id",), "5c0f7a2e-8e1b-4b0e-9d0a-3c5f1e2d7a90", True),
+        ),
+    )
+    corpus = tmp_path / "c.jsonl"
+    with corpus.open("wb") as handle:
+        write_jsonl([item], handle)
+    result = CliRunner().invoke(main, ["detect", "eval", str(corpus), "--check"])
+    assert result.exit_code == 0, result.output
+    assert "every target met" in result.output

@@ -183,3 +183,19 @@ def misses_table(report: Report, title: str, limit: int = 15) -> Table | None:
     for missed, planted, kind, variant, carrier in rows:
         table.add_row(kind, variant, carrier, f"{missed} of {planted}")
     return table
+
+
+def shortfalls(report: Report) -> list[str]:
+    """What misses the targets in ``report``: one line per shortfall."""
+    lines = [
+        f"{score.kind} recall {_pct(score.recall)} < {_pct(RECALL_TARGET, 0)}"
+        for score in report.types
+        if score.kind not in _NO_TARGET
+        and score.recall is not None
+        and score.recall < RECALL_TARGET
+    ]
+    total = report.negatives_total
+    if total and report.negatives_altered / total > NEGATIVE_TARGET:
+        share = _pct(report.negatives_altered / total, 2)
+        lines.append(f"negatives altered {share} > {_pct(NEGATIVE_TARGET)}")
+    return lines
