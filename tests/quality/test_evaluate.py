@@ -297,3 +297,15 @@ def test_check_passes_when_every_target_is_met(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["detect", "eval", str(corpus), "--check"])
     assert result.exit_code == 0, result.output
     assert "every target met" in result.output
+
+
+def test_a_placeholder_does_not_pass_for_a_negative() -> None:
+    def redact(record: Any) -> tuple[Any, dict[str, int]]:
+        return {"label": "[TOKEN]"}, {}
+
+    item = LabelledEvent(
+        {"label": "OK"}, "en_US", (_label("LABEL", ("label",), "OK", negative=True),)
+    )
+    run = Evaluation(redact, lambda text: [])
+    run.add(item)
+    assert run.report().negatives_altered == 1

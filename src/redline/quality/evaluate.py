@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,6 +41,7 @@ _COUNTS_FOR: dict[str, tuple[str, ...]] = {
     "CREDENTIAL": (Planted.TOKEN.value, Planted.URL_CREDENTIAL.value),
 }
 STRICT_SURVIVAL = 0.25
+_PLACEHOLDER = re.compile(r"\[[A-Z][A-Z_]*\]")
 _MIN_RUN = 4
 OTHER = "(whole value or key)"
 
@@ -201,8 +203,10 @@ class Evaluation:
         found, output = value_at(clean, label.path)
         text = as_text(output) if found else None
         if label.negative:
-            before = original.count(label.value) if isinstance(original, str) else 0
-            if text is not None and text.count(label.value) >= before:
+            before = original.count(label.value) if original is not None else 0
+            # a placeholder must not pass for the value ("OK" in "[TOKEN]")
+            after = _PLACEHOLDER.sub("\0", text).count(label.value) if text else 0
+            if text is not None and after >= before:
                 return Outcome(label, item.locale, False, False, ())
             by = _touching(self._spans_of, original, label.value)
             return Outcome(label, item.locale, True, False, by or (OTHER,))
