@@ -317,12 +317,24 @@ def _write_json(
 ) -> None:
     import orjson
 
-    document: dict[str, Any] = {"corpus": source, "runs": {}}
+    from .quality import render
+
+    document: dict[str, Any] = {
+        "corpus": source,
+        "targets": {
+            "recall": render.RECALL_TARGET,
+            "negatives_altered": render.NEGATIVE_TARGET,
+        },
+        "runs": {},
+    }
     for (name, _), evaluation in zip(runs, evaluations, strict=True):
-        slices = {"all": evaluation.report().to_json()}
+        slices = {"all": evaluation.report()}
         if evaluation.events.get("ja_JP"):
-            slices["ja_JP"] = evaluation.report("ja_JP").to_json()
-        document["runs"][name] = slices
+            slices["ja_JP"] = evaluation.report("ja_JP")
+        document["runs"][name] = {
+            key: {**report.to_json(), "shortfalls": render.shortfalls(report)}
+            for key, report in slices.items()
+        }
     data = orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n"
     if path == "-":
         sys.stdout.buffer.write(data)

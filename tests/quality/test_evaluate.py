@@ -235,6 +235,8 @@ def test_eval_command_writes_json_and_tables_without_values(
     assert set(types) == {kind.value for kind in Planted}
     for item in types.values():
         assert item["recall"] == pytest.approx(item["caught"] / item["planted"])
+    assert data["targets"] == {"recall": 0.99, "negatives_altered": 0.005}
+    assert isinstance(run["all"]["shortfalls"], list)
 
     planted = {label.value for item in small for label in item.labels}
     leaked = [value for value in planted if len(value) > 6 and value in result.output]
