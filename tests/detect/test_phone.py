@@ -82,6 +82,8 @@ NEAR_MISSES = [
     "499-6418961-8713454",  # a marketplace order id: 17 digits
     "your order 4063286240 has shipped today",  # bare digits in text
     "1718035200",  # epoch seconds, a short value of its own
+    "\u3012169-8181",  # a Japanese postal code after its mark
+    "16981-3046",  # a ZIP+4 code
 ]
 
 

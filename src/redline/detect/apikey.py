@@ -42,7 +42,7 @@ _SHAPES: tuple[tuple[str, str], ...] = (
 )
 # keys whose bodies are free-form enough that slugs could match the shape:
 # a real key mixes letters and digits
-_NEEDS_MIXED = frozenset({"anthropic", "openai", "gitlab", "slack", "google"})
+_NEEDS_MIXED = frozenset({"anthropic", "openai", "slack"})
 # an AWS secret access key: 40 characters of base64, found near its key id
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
 _AWS_REACH = 256  # characters around a key id searched for its secret

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from stdnum import ean
+
 from ._span import EntityType, Span
 from ._text import fold_width
 
@@ -25,7 +27,9 @@ _CANDIDATE = re.compile(
 # (lowest prefix, highest prefix, lengths); prefixes compared on as many
 # leading digits as they have. From the networks' published IIN ranges.
 _ISSUERS: tuple[tuple[str, int, int, frozenset[int]], ...] = (
-    ("visa", 4, 4, frozenset({13, 16, 19})),
+    # Visa's 13-digit numbers are no longer issued, and 13 digits are
+    # what EAN-13 barcodes have
+    ("visa", 4, 4, frozenset({16, 19})),
     ("mastercard", 51, 55, frozenset({16})),
     ("mastercard", 2221, 2720, frozenset({16})),
     ("amex", 34, 34, frozenset({15})),
@@ -101,6 +105,8 @@ class CreditCardDetector:
             digits = match.group().replace(" ", "").replace("-", "")
             if not luhn_ok(digits) or not _grouped_as_card(match.group()):
                 continue
+            if len(digits) == 13 and ean.is_valid(digits):
+                continue  # a product's barcode (EAN-13) as often as a card
             network = issuer(digits)
             if network is None:
                 continue

@@ -108,7 +108,7 @@ _SECRET_NAMES = frozenset(
         "password", "passwd", "pwd", "pass", "token", "accesstoken", "secret",
         "apikey", "key", "code", "auth", "sig", "signature", "otp",
         "session", "sessionid", "sessid", "sid", "connectsid", "phpsessid",
-        "jsessionid", "sessionkey",
+        "sessionkey",
     }
 )  # fmt: skip
 _SECRET_SUFFIXES = (

@@ -31,7 +31,7 @@ import re
 
 from ._span import EntityType, Span
 
-MIN_WORDS = 6
+MIN_WORDS = 8
 MIN_WORD_SHARE = 0.75
 MIN_FUNCTION_WORDS = 2
 MIN_CJK = 12

@@ -76,6 +76,10 @@ _DATE = re.compile(
     r"[0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2}|[0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4}"
 )
 _DIGITS = re.compile(r"[0-9]+")
+# US ZIP+4 codes; postal codes after the Japanese postal mark (and its
+# circled and boxed forms)
+_ZIP4 = re.compile(r"[0-9]{5}-[0-9]{4}")
+_POSTAL_MARKS = frozenset({"\u3012", "\u3020", "\u3036"})
 _EXTENSION = re.compile(r"[\s.\-/]{0,2}(?:x|ext\.?|#)[\s.\-/]{0,2}[0-9]{1,6}$")
 # E.164 allows 15 digits with the country code; a trunk 0 makes 16
 _MAX_DIGITS = 16
@@ -115,6 +119,11 @@ class PhoneDetector:
             candidate = match.group()
             if not _phone_shaped(candidate, short):
                 continue
+            if (
+                _ZIP4.fullmatch(candidate)
+                or folded[match.start() - 1 : match.start()] in _POSTAL_MARKS
+            ):
+                continue  # a ZIP+4 code, or a Japanese postal code after its mark
             seen.add(candidate)  # repeats are answered from the cache
             if len(seen) > MAX_CANDIDATES:
                 reason = "too many phone candidates"
