@@ -89,3 +89,13 @@ def test_decoded_parameters_without_findings_stay(url: str) -> None:
 def test_exact_spans_stand_when_the_raw_text_showed_them_already() -> None:
     url = "https://s3.example.com/?scope=AKIAIOSFODNN7EXAMPLE%2F20240610"
     assert _redacted(url) == "https://s3.example.com/?scope=[API_KEY]%2F20240610"
+
+
+def test_a_bare_number_under_a_phone_name_is_read_as_a_phone() -> None:
+    url = "https://app.example.com/callback?phone=2025550143&utm_source=sms"
+    assert _redacted(url) == (
+        "https://app.example.com/callback?phone=[PHONE]&utm_source=sms"
+    )
+    # under any other name, ten digits are an id
+    assert scanner.scan("https://app.example.com/p?n=2025550143") == []
+    assert scanner.scan("https://app.example.com/p?id=621498320257") == []

@@ -21,8 +21,10 @@ from collections.abc import Iterator
 # name=value after "?", "&", ";" or "#" (or at the very start, for a bare
 # query string); the value ends where the next parameter or the URL does.
 # Starting with the separator lets the regex engine skip ahead.
-_PARAM = re.compile(r"[?&;#][^=&#\s?]{1,128}=([^&#\s\"'<>]{2,})")
-_FIRST = re.compile(r"[^=&#\s?]{1,128}=([^&#\s\"'<>]{2,})")
+_PARAM = re.compile(r"[?&;#]([^=&#\s?]{1,128})=([^&#\s\"'<>]{2,})")
+_FIRST = re.compile(r"([^=&#\s?]{1,128})=([^&#\s\"'<>]{2,})")
+# parameter names under which a bare number is a phone number
+_PHONE_NAME = re.compile(r"phone|tel|mobile|cell|msisdn|whatsapp|sms|contact", re.I)
 _BASE64 = re.compile(r"[A-Za-z0-9_\-+/]{16,}={0,2}")
 # shorter decoded texts hold nothing a detector could report
 _MIN_DECODED = 6
@@ -31,19 +33,25 @@ MAX_DEPTH = 2  # a value encoded twice (%2540) is read; deeper is not
 
 def encoded_values(text: str) -> Iterator[tuple[int, int, str]]:
     """(start, end, decoded text) for each parameter value in ``text`` that
-    decodes, by percent-decoding or base64url, to something else."""
+    decodes, by percent-decoding or base64url, to something else; and each
+    bare ten-digit value under a phone's name (``tel=``), as it is."""
     if "=" not in text:
         return
     first = _FIRST.match(text)
     matches = _PARAM.finditer(text)
     for match in itertools.chain((first,) if first else (), matches):
-        value = match.group(1)
-        start, end = match.span(1)
+        name, value = match.group(1), match.group(2)
+        start, end = match.span(2)
         if "%" in value or "+" in value:
             decoded = urllib.parse.unquote_plus(value)
             if decoded != value and len(decoded) >= _MIN_DECODED:
                 yield start, end, decoded
                 value = decoded
+        if value.isdigit() and len(value) == 10 and _PHONE_NAME.search(name):
+            # a bare number under a phone's name is a short value of its
+            # own, read as a form field is (phone=2025550143)
+            yield start, end, value
+            continue
         if len(value) >= 16 and _BASE64.fullmatch(value):
             plain = _base64_text(value)
             if plain is not None:

@@ -34,6 +34,13 @@ _JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
 _TRIGGER = re.compile(r"[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}")
 
 
+def _alone(text: str, start: int, end: int) -> bool:
+    """Whether the number is a whitespace-separated word of its own."""
+    return (start == 0 or text[start - 1].isspace()) and (
+        end == len(text) or text[end].isspace()
+    )
+
+
 class JpMyNumberDetector:
     """Finds Individual Numbers whose check digit is right."""
 
@@ -56,7 +63,7 @@ class JpMyNumberDetector:
             before = text[max(0, start - _LABEL_REACH) : start]
             if _LABEL.search(before):
                 reason = "labelled, check digit"
-            elif short:
+            elif short and _alone(text, start, end):
                 reason = "short value, check digit"
             elif _JAPANESE.search(text):
                 reason = "in Japanese text, check digit"

@@ -117,7 +117,8 @@ class PhoneDetector:
         seen: set[str] = set()
         for match in _CANDIDATE.finditer(folded):
             candidate = match.group()
-            if not _phone_shaped(candidate, short):
+            alone = short and _alone(folded, match.start(), match.end())
+            if not _phone_shaped(candidate, alone):
                 continue
             if (
                 _ZIP4.fullmatch(candidate)
@@ -135,6 +136,17 @@ class PhoneDetector:
                 base = match.start()
                 spans.append(Span(self.type, base + start, base + end, score, reason))
         return spans
+
+
+def _alone(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` is a whitespace-separated word of its own
+    (or follows "tel:"), not part of a URL or an id."""
+    before = text[:start]
+    if before.lower().endswith(("tel:", "tel%3a")):
+        return True
+    return (not before or before[-1].isspace()) and (
+        end == len(text) or text[end].isspace()
+    )
 
 
 def _short(text: str) -> bool:
