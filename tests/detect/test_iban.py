@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from redline.detect import IbanDetector
+from redline.detect import EntityType, IbanDetector
 
 from ._util import found, scanned, wide
 
@@ -47,3 +47,10 @@ def test_iban_is_found(text: str, iban: str) -> None:
 @pytest.mark.parametrize("text", NEAR_MISSES)
 def test_near_miss_is_not_an_iban(text: str) -> None:
     assert found(IbanDetector(), text) == []
+
+
+def test_a_flood_of_candidates_masks_the_string_rather_than_run_on() -> None:
+    text = "GB82 " * 2000
+    (span,) = IbanDetector().find(text)
+    assert span.type is EntityType.UNSCANNABLE
+    assert (span.start, span.end) == (0, len(text))

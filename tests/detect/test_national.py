@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from redline.detect import NationalIdDetector, build_detector, detector_name_error
+from redline.detect import (
+    EntityType,
+    NationalIdDetector,
+    build_detector,
+    detector_name_error,
+)
 from redline.errors import ConfigError
 
 from ._util import found, scanned
@@ -48,3 +53,14 @@ def test_names_a_policy_may_use() -> None:
     assert detector_name_error("national_id:fr.nir") is None
     message = detector_name_error("emails")
     assert message is not None and "national_id:" in message
+
+
+def test_a_flood_of_candidates_masks_the_string_rather_than_run_on() -> None:
+    text = "12 " * 5000
+    (span,) = NationalIdDetector("fr.nir").find(text)
+    assert span.type is EntityType.UNSCANNABLE
+    assert (span.start, span.end) == (0, len(text))
+
+
+def test_prose_without_digits_costs_no_validation() -> None:
+    assert NationalIdDetector("fr.nir").find("the cat sat on the mat " * 500) == []

@@ -30,6 +30,7 @@ _CANDIDATE = re.compile(
 # a country code, two digits and four more characters, in the lowered probe
 _TRIGGER = re.compile(r"[^a-z0-9_][a-z]{2}[0-9]{2} ?[a-z0-9]{4}")
 _GROUP_END = re.compile(r" ")
+MAX_CANDIDATES = 128
 # the countries of the IBAN registry (SWIFT), to skip python-stdnum on hex
 # tokens and ids that merely open with two letters and two digits
 _COUNTRIES = frozenset(
@@ -52,10 +53,16 @@ class IbanDetector:
     def find(self, text: str) -> list[Span]:
         text = fold_width(text)
         spans: list[Span] = []
+        checked = 0
         for match in _CANDIDATE.finditer(text):
             candidate = match.group()
             if candidate[:2].upper() not in _COUNTRIES:
                 continue
+            checked += 1
+            if checked > MAX_CANDIDATES:
+                # more than any event carries: mask the string (fail closed)
+                reason = "too many IBAN candidates"
+                return [Span(EntityType.UNSCANNABLE, 0, len(text), 1.0, reason)]
             length = _valid_prefix(candidate)
             if length:
                 start = match.start()

@@ -24,10 +24,12 @@ from ._text import fold_width
 
 PREFIX = "national_id:"
 MAX_GROUPS = 8  # "2 95 10 99 126 111 93" (a French NIR) has seven
-MAX_CHECKS = 512  # validations per string; beyond it the rest is not tried
+# validations per string; beyond them the string is masked whole (fail closed)
+MAX_CHECKS = 2048
 
 _RUN = re.compile(r"[A-Za-z0-9]+(?:[ \-./][A-Za-z0-9]+)*")
 _GROUP = re.compile(r"[A-Za-z0-9]+")
+_HAS_DIGIT = re.compile(r"[0-9]")
 _MODULE_NAME = re.compile(r"[a-z_]+(?:\.[a-z_0-9]+)?")
 
 
@@ -65,23 +67,42 @@ class NationalIdDetector:
         spans: list[Span] = []
         checks = 0
         for run in _RUN.finditer(text):
+            if not _HAS_DIGIT.search(text, run.start(), run.end()):
+                continue  # words: no number starts here
             groups = [g.span() for g in _GROUP.finditer(text, run.start(), run.end())]
             index = 0
-            while index < len(groups) and checks < MAX_CHECKS:
+            while index < len(groups):
+                if not _anchor(text, groups, index):
+                    index += 1
+                    continue
                 found = 0
                 # the longest window starting at this group that validates
                 for last in range(
                     min(len(groups), index + MAX_GROUPS) - 1, index - 1, -1
                 ):
-                    start, end = groups[index][0], groups[last][1]
-                    candidate = text[start:end]
-                    if not any(c.isdigit() for c in candidate):
-                        continue
                     checks += 1
-                    if is_valid(candidate):
+                    if checks > MAX_CHECKS:
+                        # more than a string of events carries: mask it
+                        # rather than leave the rest unread
+                        reason = "too many identifier candidates"
+                        return [Span(EntityType.UNSCANNABLE, 0, len(text), 1.0, reason)]
+                    start, end = groups[index][0], groups[last][1]
+                    if is_valid(text[start:end]):
                         reason = f"stdnum {self.name}"
                         spans.append(Span(self.type, start, end, 0.8, reason))
                         found = last + 1
                         break
                 index = found or index + 1
         return spans
+
+
+def _anchor(text: str, groups: list[tuple[int, int]], index: int) -> bool:
+    """Whether a window may start at this group: it holds a digit, or it is
+    a short letter prefix right before one that does (``AB 12 34 56 C``)."""
+    start, end = groups[index]
+    if _HAS_DIGIT.search(text, start, end):
+        return True
+    if end - start > 3 or index + 1 >= len(groups):
+        return False
+    after = groups[index + 1]
+    return _HAS_DIGIT.search(text, after[0], after[1]) is not None
