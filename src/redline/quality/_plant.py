@@ -21,9 +21,11 @@ from ._shapes import (
     in_error,
     in_headers,
     in_items,
+    in_json_string,
     in_search,
     in_text,
     in_url,
+    in_url_host,
     profile,
     track,
 )
@@ -55,6 +57,7 @@ def email(ctx: Ctx) -> Builder:
             "error",
             "autocapture",
             "url-base64",
+            "json-string",
         )
     )
     if carrier == "profile":
@@ -73,6 +76,8 @@ def email(ctx: Ctx) -> Builder:
             value,
             variant,
         )
+    elif carrier == "json-string":
+        in_json_string(b, "email", Planted.EMAIL, value, variant)
     elif carrier == "url-base64":
         in_url(
             b, ctx.pick(("u", "e", "rcpt")), Planted.EMAIL, value, variant, base64=True
@@ -104,6 +109,7 @@ def phone(ctx: Ctx) -> Builder:
             "autocapture",
             "list",
             "url",
+            "json-string",
         )
     )
     if carrier == "profile":
@@ -126,6 +132,8 @@ def phone(ctx: Ctx) -> Builder:
         in_items(b, "delivery_contact", Planted.PHONE, value, variant)
     elif carrier == "url":
         in_url(b, ctx.pick(("phone", "tel", "callback")), Planted.PHONE, value, variant)
+    elif carrier == "json-string":
+        in_json_string(b, "phone", Planted.PHONE, value, variant)
     else:
         _text_or_search(b, Planted.PHONE, value, variant, carrier)
     return b
@@ -136,7 +144,7 @@ def credit_card(ctx: Ctx) -> Builder:
     b = track(ctx)
     carrier = ctx.pick(("field", "search", "message", "error", "prompt", "number"))
     if carrier == "number":  # typed into a number field, sent as a JSON number
-        digits = "".join(c for c in value if c.isdigit())
+        digits = "".join(str(int(c)) for c in value if c.isdigit())
         key = ctx.pick(("card_number", "cc"))
         b.put((*P, key), int(digits))
         b.plant((*P, key), Planted.CREDIT_CARD, digits, "json-number", carrier)
@@ -219,7 +227,7 @@ def jp_my_number(ctx: Ctx) -> Builder:
 def ip_address(ctx: Ctx) -> Builder:
     value, variant = val.ip(ctx)
     b = track(ctx)
-    carrier = ctx.pick(("field", "forwarded", "error", "log"))
+    carrier = ctx.pick(("field", "forwarded", "error", "log", "url-host"))
     if carrier == "field":
         field(
             b,
@@ -240,6 +248,8 @@ def ip_address(ctx: Ctx) -> Builder:
         )
     elif carrier == "error":
         in_error(b, Planted.IP_ADDRESS, value, variant, "connect ECONNREFUSED {v}")
+    elif carrier == "url-host":
+        in_url_host(b, value, variant)
     else:
         version, version_variant = neg.version(ctx)
         text = f"GET /api/v2/items 200 client={value} app={version}"
@@ -305,7 +315,7 @@ def api_key(ctx: Ctx) -> Builder:
         b.put((*P, "error_details"), text)
         b.plant((*P, "error_details"), Planted.API_KEY, value, variant, "error")
         return b
-    carrier = ctx.pick(("error", "header", "prompt", "field", "url"))
+    carrier = ctx.pick(("error", "header", "prompt", "field", "url", "curl"))
     if carrier == "error":
         in_error(b, Planted.API_KEY, value, variant, ctx.pick(_KEY_ERRORS))
     elif carrier == "header":
@@ -316,6 +326,13 @@ def api_key(ctx: Ctx) -> Builder:
         )
     elif carrier == "prompt":
         in_text(b, Planted.API_KEY, value, variant, as_prompt=True)
+    elif carrier == "curl":  # a command pasted into a support form
+        text = (
+            f"curl https://api.{ctx.fake.domain_name()}/v1/items "
+            f"-H 'Authorization: Bearer {value}' -H 'Content-Type: application/json'"
+        )
+        b.put((*P, "snippet"), text)
+        b.plant((*P, "snippet"), Planted.API_KEY, value, variant, "curl")
     elif carrier == "field":
         field(
             b,

@@ -9,6 +9,7 @@ an error message, a logged prompt, a request's headers, a list of items.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -257,3 +258,28 @@ def in_items(b: Builder, key: str, kind: Planted, value: str, variant: str) -> N
     ]
     b.put((*P, "line_items"), items)
     b.plant((*P, "line_items", 1, key), kind, value, variant, "list")
+
+
+def in_json_string(
+    b: Builder, key: str, kind: Planted, value: str, variant: str
+) -> None:
+    """Inside a JSON document logged as one string (a GraphQL or REST
+    response body), so the value sits in quotes among other fields."""
+    ctx = b.ctx
+    order, order_variant = neg.order_id(ctx)
+    document = {"id": order, "status": "shipped", "customer": {key: value}}
+    body = json.dumps({"data": {"order": document}}, ensure_ascii=False)
+    b.put((*P, "response_body"), body)
+    b.plant((*P, "response_body"), kind, value, variant, "json-string")
+    b.avoid((*P, "response_body"), Negative.ORDER_ID, order, order_variant)
+
+
+def in_url_host(b: Builder, value: str, variant: str) -> None:
+    """As the host of a URL (an admin page reached by address)."""
+    if "%" in value:  # a zone id has no place in a URL host here
+        value, variant = b.ctx.fake.ipv4_public(), "v4"
+    bare = value.count(":") > 1 and not value.startswith("[")
+    host = f"[{value}]" if bare else value
+    url = f"http://{host}/admin/login?next=%2Fdashboard"
+    b.put((*P, "$referrer"), url)
+    b.plant((*P, "$referrer"), Planted.IP_ADDRESS, value, variant, "url-host")

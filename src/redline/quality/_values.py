@@ -196,7 +196,10 @@ def card(ctx: Ctx) -> tuple[str, str]:
         parts.append(number[position : position + size])
         position += size
     separator = " " if variant == "spaced" else "-"
-    return separator.join(parts), variant
+    grouped = separator.join(parts)
+    if ctx.japanese and ctx.rng.random() < 0.25:
+        return full_width(grouped), "full-width"
+    return grouped, variant
 
 
 def luhn_ok(digits: str) -> bool:
