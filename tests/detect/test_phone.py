@@ -29,6 +29,10 @@ POSITIVES = [
     ("(253)700-0354x1568", "(253)700-0354x1568"),  # with an extension
     ("090895/93636", "090895/93636"),  # German, area code and slash
     ("04/72/33/04/24", "04/72/33/04/24"),  # French pairs, slashes
+    ("+81-3-1234-5678", "+81-3-1234-5678"),  # its middle reads as a date
+    ("(11) 91234-5678", "(11) 91234-5678"),  # Brazil, a mobile
+    ("+91 98765 43210", "+91 98765 43210"),  # India
+    ("01.23.45.67.89", "01.23.45.67.89"),  # France, dotted pairs
     ("0581.3394440", "0581.3394440"),  # a trunk 0: no decimal starts so
     ("424-930-7593-ext.-16104", "424-930-7593-ext.-16104"),
     ("6278881172", "6278881172"),  # a short value, ten digits, NANP

@@ -181,8 +181,8 @@ def _phone_shaped(candidate: str, short: bool) -> bool:
         if short and len(digits) == 10 and digits[0] in "23456789":
             return True  # (the caller checks the words beside it)
         return digits[0] == "0" and digits[1] != "0" and 10 <= len(digits) <= 11
-    if _DATE.search(candidate):
-        return False
+    if not international and _DATE.search(candidate):
+        return False  # (no date starts with "+": "+81-3-1234-5678" is Tokyo)
     separators = set(body) - set("0123456789+")
     if "." in separators:
         dots = body.count(".")
