@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -74,16 +75,24 @@ def generate(
     from .quality import write_jsonl
 
     chosen = _locales(locales)
-    if output is None:
-        write_jsonl(
-            make(count, seed, chosen, clean_share=clean_share), sys.stdout.buffer
-        )
-        sys.stdout.buffer.flush()
+    events = make(count, seed, chosen, clean_share=clean_share)
+    try:
+        if output is None:
+            write_jsonl(events, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+            return
+        with Path(output).open("wb") as handle:
+            written = write_jsonl(events, handle)
+    except BrokenPipeError:
+        # the reader stopped early (`| head`): that is no error; point stdout
+        # at nothing so that the interpreter's final flush stays quiet
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return
-    with Path(output).open("wb") as handle:
-        written = write_jsonl(
-            make(count, seed, chosen, clean_share=clean_share), handle
-        )
+    except OSError as exc:
+        where = output or "stdout"
+        raise click.ClickException(
+            f"could not write the corpus to {where}: {exc.strerror or exc}"
+        ) from None
     click.echo(f"redline: wrote {written} labelled events to {output}", err=True)
 
 
@@ -340,4 +349,9 @@ def _write_json(
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        Path(path).write_bytes(data)
+        try:
+            Path(path).write_bytes(data)
+        except OSError as exc:
+            raise click.ClickException(
+                f"could not write the figures to {path}: {exc.strerror or exc}"
+            ) from None

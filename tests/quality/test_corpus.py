@@ -246,3 +246,12 @@ def test_eval_refuses_an_empty_corpus(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["detect", "eval", str(path)])
     assert result.exit_code == 1
     assert "no labelled events" in result.output and "detect generate" in result.output
+
+
+def test_generate_says_when_it_cannot_write(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "corpus.jsonl"
+    result = CliRunner().invoke(
+        main, ["detect", "generate", "-n", "3", "-o", str(target)]
+    )
+    assert result.exit_code == 1
+    assert "could not write the corpus" in result.output
