@@ -48,8 +48,8 @@ _CANDIDATE = re.compile(
     # ("tel:" and "phone:" are fine, "12:" is not)
     r"(?:(?<=%[0-9A-Fa-f]{2})|(?<![A-Za-z0-9_+\-./])(?<![0-9]:))"
     # not a date (2024-06-12, 12.06.2024)
-    r"(?![0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2})"
-    r"(?![0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4})"
+    r"(?![0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2}(?![0-9]))"
+    r"(?![0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4}(?![0-9]))"
     # an optional "+" (or "%2B"), "(" or "(+", then 7 to 17 digits with at
     # most two separator characters between digits
     r"(?:\+|%2[Bb]|\(\+?)?[0-9](?:" + _SEP + r"{0,2}[0-9]){6,16}"
@@ -65,16 +65,28 @@ _TRIGGER = re.compile(
     r"[^0-9a-z_+\-./](?=[0-9+(%])(?:(?<=%)[0-9a-f]{2})?"
     r"(?:\(?(?:\+|%2b)\(?[0-9]|\(?0[1-9][0-9]{8,9}(?![0-9a-z_])"
     # (not a date, a decimal, a dotted quad, a version with a one-digit part)
-    r"|(?![0-9]{4}-[0-9]{2}-[0-9]{2}|(?!0[1-9][0-9])[0-9]+\.[0-9]+(?![0-9 .\-()])"
+    r"|(?![0-9]{4}-[0-9]{2}-[0-9]{2}(?![0-9])"
+    r"|(?!0[1-9][0-9])[0-9]+\.[0-9]+(?![0-9 .\-()])"
     r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9 .\-()])|[0-9]+\.[0-9]\.)"
     r"\(?(?=[0-9]{1,16}" + _SEP + r")"
     r"[0-9](?:" + _SEP + r"{0,2}[0-9]){6}"
     # or ten digits that can open a North American or Indian number
     r"|[2-9][0-9]{9}(?![0-9a-z_]))"
 )
+# a date standing on its own inside the candidate ("37-15-0327" inside
+# "0737-15-0327" is not one)
 _DATE = re.compile(
-    r"[0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2}|[0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4}"
+    r"(?<![0-9])(?:[0-9]{4}[\-./][0-9]{2}[\-./][0-9]{2}"
+    r"|[0-9]{1,2}[\-./][0-9]{1,2}[\-./][0-9]{4})(?![0-9])"
 )
+# a phone's name right before a bare number: "phone=", "Tel: ",
+# '"mobile": "' (JSON text), "tel:"
+_LABEL = re.compile(
+    r"(?:phone|tel|mobile|cell|msisdn|whatsapp|contact)[\w\-]{0,12}"
+    r"[\"']?\s*[:=]\s*[\"']?$",
+    re.IGNORECASE,
+)
+_LABEL_REACH = 32
 _DIGITS = re.compile(r"[0-9]+")
 # US ZIP+4 codes; postal codes after the Japanese postal mark (and its
 # circled and boxed forms)
@@ -117,7 +129,10 @@ class PhoneDetector:
         seen: set[str] = set()
         for match in _CANDIDATE.finditer(folded):
             candidate = match.group()
-            alone = short and _alone(folded, match.start(), match.end())
+            start = match.start()
+            alone = (short and _alone(folded, start, match.end())) or (
+                _LABEL.search(folded, max(0, start - _LABEL_REACH), start) is not None
+            )
             if not _phone_shaped(candidate, alone):
                 continue
             if (
