@@ -13,6 +13,7 @@ import orjson
 from . import _logs
 from . import config as config_mod
 from .cli_auditlog import auditlog
+from .cli_detect import detect
 from .cli_keys import admin, keys
 from .cli_policy import policy
 from .errors import ConfigError, RedlineError
@@ -87,7 +88,11 @@ def serve(
 
 
 @main.command()
-@click.option("--policy", type=click.Path(dir_okay=False), help="Policy file.")
+@click.option(
+    "--policy",
+    type=click.Path(dir_okay=False),
+    help="Policy file, or the built-in policy redact-all.",
+)
 @_config_option
 @click.argument("input", type=click.File("rb"), default="-")
 def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> None:
@@ -98,10 +103,15 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
     writes the sanitised events, one per line, to stdout, with the same
     engine and policy as the gateway. Dropped events are left out; a
     summary goes to stderr.
+
+    With --policy redact-all (built in) any JSON object per line is read,
+    whatever its shape: every string in it at any depth, keys included, is
+    scanned by every detector and what is found is replaced by its typed
+    placeholder; nothing else changes.
     """
     from .engine import Engine
     from .hashkey import hasher_for
-    from .policy import load_policy
+    from .policy import built_in_name, load_policy
     from .protocols import mixpanel
 
     try:
@@ -109,7 +119,7 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
             compiled = load_policy(policy)
             base = Path(policy).resolve().parent
             data_dir = None
-            if compiled.spec.hash is None:
+            if compiled.spec.hash is None and built_in_name(policy) is None:
                 click.echo(
                     "redline: the policy names no hash key; hashed values use a "
                     "throw-away key and differ from run to run",
@@ -122,6 +132,10 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
         engine = Engine(compiled, hasher_for(compiled, data_dir, base))
     except RedlineError as exc:
         _fail(exc)
+        return
+
+    if policy is not None and built_in_name(policy) == "redact-all":
+        _redact_all(compiled.detectors, input)
         return
 
     out = sys.stdout.buffer
@@ -145,6 +159,44 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
     click.echo(
         f"redline: {read} events read, {kept} written, {read - kept - bad} dropped "
         f"by policy, {bad} unreadable",
+        err=True,
+    )
+    if bad:
+        sys.exit(1)
+
+
+def _redact_all(detectors: tuple[str, ...], input: IO[bytes]) -> None:
+    """``sanitize --policy redact-all``: every JSON object, any shape, with
+    each detected span of each string (keys too) replaced; a summary of
+    what was found, by type, on stderr."""
+    from .detect.records import RecordRedactor
+
+    redactor = RecordRedactor(detectors)
+    out = sys.stdout.buffer
+    found: dict[str, int] = {}
+    read = bad = 0
+    for number, line in enumerate(input, 1):
+        if not line.strip():
+            continue
+        read += 1
+        try:
+            record = orjson.loads(line)
+            why = None if isinstance(record, dict) else "not a JSON object"
+        except orjson.JSONDecodeError:
+            why = "not valid JSON"
+        if why is not None:
+            bad += 1
+            click.echo(f"redline: line {number}: skipped ({why})", err=True)
+            continue
+        clean, counts = redactor.redact(record)
+        for kind, count in counts.items():
+            found[kind] = found.get(kind, 0) + count
+        out.write(orjson.dumps(clean) + b"\n")
+    out.flush()
+    kinds = ", ".join(f"{kind} {count}" for kind, count in sorted(found.items()))
+    click.echo(
+        f"redline: {read} records read, {read - bad} written, {bad} unreadable; "
+        f"found: {kinds or 'nothing'}",
         err=True,
     )
     if bad:
@@ -300,6 +352,7 @@ main.add_command(policy)
 main.add_command(auditlog)
 main.add_command(keys)
 main.add_command(admin)
+main.add_command(detect)
 
 
 @main.command()

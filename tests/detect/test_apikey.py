@@ -51,6 +51,16 @@ RSA_PEM = (
 )
 
 POSITIVES = [(key, key) for key in KEYS] + [
+    # bodies without a digit, or ending in "-" and letters
+    (
+        "AIzaXhwQ9KowDvw31955LbrBM9BgjvgmyGgN-JK",
+        "AIzaXhwQ9KowDvw31955LbrBM9BgjvgmyGgN-JK",
+    ),
+    ("glpat-MuagEGMiYNxIWCFsIwbM", "glpat-MuagEGMiYNxIWCFsIwbM"),
+    (
+        "Authorization: Bearer ya29.a0AfH6SMBx3k2jq9lX7ZpQwRt5uVy8NmKcLd",
+        "ya29.a0AfH6SMBx3k2jq9lX7ZpQwRt5uVy8NmKcLd",
+    ),
     (f"Invalid API Key provided: sk_live_{BODY[:24]}", f"sk_live_{BODY[:24]}"),
     (f"OPENAI_API_KEY=sk-proj-{BODY}", f"sk-proj-{BODY}"),
     (

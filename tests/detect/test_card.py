@@ -50,6 +50,9 @@ NEAR_MISSES = [
     "3782822463100050",  # Amex prefix with a Visa length
     "0000000000000000",  # Luhn-valid, no network
     "129.99",
+    "4917000528860",  # an EAN-13 barcode that passes Luhn
+    "4222222222222",  # Visa's old 13-digit test number: no longer issued
+    "499-6418961-8713454",  # an order id grouped 3-7-7
     "5d1c0a2b-0000-4000-8000-000000000122",
 ]
 

@@ -10,14 +10,21 @@ as the engine's detection net does. Then:
 - each ``must_keep`` entry must hold: ``text:`` substrings survive in the
   values that contain them, ``path:`` string values come out unchanged.
 
-The ``request`` sketches of protocol cases (headers, query strings, gzip and
-base64 bodies) need the protocol adapters and are not looked at here; their
-decoded events are.
+The ``request`` sketches (request lines, headers, form bodies) are scanned
+line by line too, as raw text: each ``must_not_contain`` string found in a
+line, as written or after undoing its percent- or base64-encoding, must be
+gone from the redacted line in every such view. That is what the scanner's
+decoded views of URL parameters are for; decoding whole bodies (gzip,
+``data=`` payloads) is the protocol adapters' work, tested with them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -85,13 +92,55 @@ def test_leaked_value_is_gone_after_redaction(
     assert not [out for out in outputs if needle in out]
 
 
-def test_every_leak_case_with_values_in_its_event_is_checked() -> None:
-    # cases whose leaked values live only in the request sketch (headers,
-    # encoded bodies) are for the protocol adapters: BH-17's forwarded-for
-    # header is the one leak case of that kind
+def _views(line: str) -> list[str]:
+    """A request line as written, percent-decoded, and its base64 ``data=``
+    payloads decoded."""
+    out = [line, urllib.parse.unquote_plus(line)]
+    for match in re.finditer(r"data=([A-Za-z0-9+/_\-%=]+)", line):
+        value = urllib.parse.unquote(match.group(1))
+        try:
+            raw = base64.b64decode(value + "=" * (-len(value) % 4))
+            out.append(raw.decode("utf-8"))
+        except (binascii.Error, ValueError):
+            continue
+    return out
+
+
+def _request_leaks() -> list[tuple[str, str, str]]:
+    """(case id, entry, request line) for each entry a request line holds."""
+    found = []
+    for case in CASES:
+        for line in (case["request"] or "").split("\n"):
+            views = _views(line)
+            for needle in case["must_not_contain"]:
+                skipped = (case["id"], needle) in SKIPPED
+                if not skipped and any(needle in view for view in views):
+                    found.append((case["id"], needle, line))
+    return found
+
+
+REQUEST_LEAKS = _request_leaks()
+
+
+@pytest.mark.parametrize(
+    ("case_id", "needle", "line"),
+    REQUEST_LEAKS,
+    ids=[f"{c}-request-{i}" for i, (c, _, _) in enumerate(REQUEST_LEAKS)],
+)
+def test_leaked_value_is_gone_from_the_request_line(
+    case_id: str, needle: str, line: str
+) -> None:
+    out = redact(line, scanner.scan(line))
+    assert not [view for view in _views(out) if needle in view]
+
+
+def test_every_leak_case_is_checked() -> None:
     checked = {case_id for case_id, _ in LEAKS}
-    unchecked = {c["id"] for c in CASES if c["kind"] == "leak"} - checked
-    assert unchecked == {"BH-17"}
+    checked |= {case_id for case_id, _, _ in REQUEST_LEAKS}
+    leaks = {c["id"] for c in CASES if c["kind"] == "leak"}
+    assert leaks <= checked
+    # BH-17's forwarded-for header is only in its request
+    assert "BH-17" in {case_id for case_id, _, _ in REQUEST_LEAKS}
 
 
 def _keeps() -> list[tuple[str, str]]:

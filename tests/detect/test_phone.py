@@ -26,6 +26,20 @@ POSITIVES = [
     ("call (202) 555-0143.", "(202) 555-0143"),
     ("tel:+12025550143", "+12025550143"),
     ("phone:202-555-0143", "202-555-0143"),
+    ("(253)700-0354x1568", "(253)700-0354x1568"),  # with an extension
+    ("090895/93636", "090895/93636"),  # German, area code and slash
+    ("04/72/33/04/24", "04/72/33/04/24"),  # French pairs, slashes
+    ("+81-3-1234-5678", "+81-3-1234-5678"),  # its middle reads as a date
+    ("0737-15-0327", "0737-15-0327"),  # so does this one's end
+    ('{"customer": {"phone": "6278881172"}}', "6278881172"),  # labelled, bare
+    ("Phone: 4063286240 (after 6pm)", "4063286240"),
+    ("(11) 91234-5678", "(11) 91234-5678"),  # Brazil, a mobile
+    ("+91 98765 43210", "+91 98765 43210"),  # India
+    ("01.23.45.67.89", "01.23.45.67.89"),  # France, dotted pairs
+    ("0581.3394440", "0581.3394440"),  # a trunk 0: no decimal starts so
+    ("424-930-7593-ext.-16104", "424-930-7593-ext.-16104"),
+    ("6278881172", "6278881172"),  # a short value, ten digits, NANP
+    ("tel:9876543210", "9876543210"),  # an Indian mobile, bare
     ("phone=%2B12025550143&x=1", "%2B12025550143"),
     ("ring me on 020 7946 0123, please", "020 7946 0123"),
     ("+44 20 7946 0123", "+44 20 7946 0123"),
@@ -72,6 +86,12 @@ NEAR_MISSES = [
     "12 345 678,90 EUR",
     "1 299 999",
     "555-0143",  # no area code: not a valid number anywhere
+    "499-6418961-8713454",  # a marketplace order id: 17 digits
+    "your order 4063286240 has shipped today",  # bare digits in text
+    "order=4063286240",  # bare digits under another name
+    "1718035200",  # epoch seconds, a short value of its own
+    "\u3012169-8181",  # a Japanese postal code after its mark
+    "16981-3046",  # a ZIP+4 code
 ]
 
 

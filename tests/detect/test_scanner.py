@@ -44,6 +44,7 @@ class Broken:
 def test_public_surface_is_pinned() -> None:
     assert sorted(redline.detect.__all__) == sorted(
         [
+            "DEFAULT_DETECTORS",
             "DETECTORS",
             "MAX_LENGTH",
             "ApiKeyDetector",
@@ -52,12 +53,19 @@ def test_public_surface_is_pinned() -> None:
             "Detector",
             "EmailDetector",
             "EntityType",
+            "FreeTextDetector",
+            "IbanDetector",
             "IpAddressDetector",
+            "JpMyNumberDetector",
             "JwtDetector",
+            "NationalIdDetector",
             "PhoneDetector",
             "Scanner",
             "Span",
+            "UsSsnDetector",
+            "build_detector",
             "default_scanner",
+            "detector_name_error",
             "redact",
         ]
     )
@@ -65,7 +73,19 @@ def test_public_surface_is_pinned() -> None:
 
 def test_detectors_are_named_as_the_policy_names_them() -> None:
     assert sorted(DETECTORS) == sorted(
-        ["email", "phone", "credit_card", "ip_address", "jwt", "api_key", "credential"]
+        [
+            "email",
+            "phone",
+            "credit_card",
+            "iban",
+            "us_ssn",
+            "jp_my_number",
+            "ip_address",
+            "jwt",
+            "api_key",
+            "credential",
+            "free_text",
+        ]
     )
     for name, cls in DETECTORS.items():
         detector = cls()

@@ -37,6 +37,10 @@ PIECES = [
     "4111111111111111", "198.51.100.23", "2001:db8::1",
     "eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "AKIAIOSFODNN7EXAMPLE",
     "sk_live_A1b2C3d4E5f6G7h8J9k0", "?token=abc123", "password: Pa55word",
+    "GB82 WEST 1234 5698 7654 32", "GB82WEST12345698765432", "DE89", "SSN ",
+    "536-90-4399", "536904399", "6214 9832 0257", "621498320257", "マイナンバー",
+    "my ", "the ", "please help me with ", "we were in ", "今日は", "東京の天気を",
+    "教えてください。",
     # other scripts and widths
     "連絡", "で", wide("0"), wide("7"), wide("@"), wide("-"), "\u3000",
 ]  # fmt: skip

@@ -15,6 +15,17 @@ class EntityType(StrEnum):
     JWT = "JWT"
     API_KEY = "API_KEY"
     CREDENTIAL = "CREDENTIAL"  # Bearer/Basic values, user:pass@ in URLs, secret params
+    IBAN = "IBAN"
+    US_SSN = "US_SSN"
+    JP_MY_NUMBER = "JP_MY_NUMBER"
+    # an identifier python-stdnum validates, asked for by name in a policy
+    NATIONAL_ID = "NATIONAL_ID"
+    # a string that reads as natural language (a prompt, a message)
+    FREE_TEXT = "FREE_TEXT"
+    # names and places in free text, from the optional NER backend
+    # (redline.detect.ner); no pattern detector reports these
+    PERSON = "PERSON"
+    ADDRESS = "ADDRESS"
     # the scanner could not look at the string (too long, a detector failed):
     # the span covers all of it so that nothing unscanned is passed on
     UNSCANNABLE = "UNSCANNABLE"

@@ -30,16 +30,22 @@ _SHAPES: tuple[tuple[str, str], ...] = (
     ("aws", r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}"),
     ("github", r"gh[pousr]_[A-Za-z0-9]{36,}"),
     ("github", r"github_pat_[A-Za-z0-9_]{40,}"),
-    ("gitlab", r"glpat-[A-Za-z0-9_\-]{20,}"),
+    ("gitlab", r"gl(?:pat|dt|rt|ptt|soat|ft|imt|cbt)-[A-Za-z0-9_\-]{20,}"),
     ("slack", r"xox[abpre]-[A-Za-z0-9\-]{10,}"),
+    ("slack", r"xapp-[0-9]-[A-Za-z0-9\-]{20,}"),
     ("google", r"AIza[A-Za-z0-9_\-]{35}"),
+    ("google", r"ya29\.[A-Za-z0-9_\-]{20,}"),
+    ("google", r"GOCSPX-[A-Za-z0-9_\-]{20,}"),
     ("twilio", r"SK[0-9a-fA-F]{32}"),
     ("sendgrid", r"SG\.[A-Za-z0-9_\-]{16,32}\.[A-Za-z0-9_\-]{32,64}"),
     ("npm", r"npm_[A-Za-z0-9]{36,}"),
 )
 # keys whose bodies are free-form enough that slugs could match the shape:
 # a real key mixes letters and digits
-_NEEDS_MIXED = frozenset({"anthropic", "openai", "gitlab", "slack"})
+_NEEDS_MIXED = frozenset({"anthropic", "openai", "slack"})
+# an AWS secret access key: 40 characters of base64, found near its key id
+_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])")
+_AWS_REACH = 256  # characters around a key id searched for its secret
 
 _KEY = re.compile(
     # after a percent escape, or not inside a word
@@ -51,8 +57,11 @@ _PEM_BEGIN = re.compile(r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY( BLOCK)?-----"
 # in lower case, led by the prefixes' punctuation where they have some
 _TRIGGER = re.compile(
     r"-(?:(?<=sk-)|(?<=glpat-)|(?<=xox[abpre]-)|(?<=-----))"
+    r"|-(?:(?<=gldt-)|(?<=glrt-)|(?<=glft-)|(?<=glcbt-)|(?<=glptt-)|(?<=glsoat-)"
+    r"|(?<=glimt-))"
+    r"|-(?:(?<=xapp-)|(?<=gocspx-))"
     r"|_(?:(?<=[sr]k_)|(?<=whsec_)|(?<=gh[pousr]_)|(?<=github_pat_)|(?<=npm_))"
-    r"|\.(?<=sg\.)|a(?:[ks]ia|bia|cca|iza)|sk[0-9a-f]"
+    r"|\.(?:(?<=sg\.)|(?<=ya29\.))|a(?:[ks]ia|bia|cca|iza)|sk[0-9a-f]"
 )
 
 
@@ -74,8 +83,22 @@ class ApiKeyDetector:
                 continue
             reason = f"{provider} key shape"
             spans.append(Span(self.type, match.start(), match.end(), 0.95, reason))
+            if provider == "aws":
+                spans.extend(self._aws_secrets(text, match.start(), match.end()))
         if "-----BEGIN " in text:
             spans.extend(self._pem(text))
+        return spans
+
+    def _aws_secrets(self, text: str, start: int, end: int) -> list[Span]:
+        """Secret access keys near a key id (config files, credential JSON):
+        40 base64 characters mixing upper case, lower case and digits."""
+        spans = []
+        low, high = max(0, start - _AWS_REACH), min(len(text), end + _AWS_REACH)
+        for match in _AWS_SECRET.finditer(text, low, high):
+            secret = match.group()
+            if _mixed(secret) and not secret.isupper() and not secret.islower():
+                reason = "aws secret near its key id"
+                spans.append(Span(self.type, match.start(), match.end(), 0.9, reason))
         return spans
 
     def _pem(self, text: str) -> list[Span]:

@@ -35,7 +35,8 @@ _AUTH = re.compile(
 _USERINFO = re.compile(r"://([^\s/?#@:\[\]]{1,256}:[^\s/?#@]{1,256})@")
 # a parameter name ends with a letter or digit, or with "[]"
 _NAME = r"([A-Za-z](?:[A-Za-z0-9_.\-]{0,62}[A-Za-z0-9])?(?:\[\])?)"
-_PARAM = re.compile(r"(?:(?<=[?&;#\s\"'(,])|^)" + _NAME + r"=([^&#\s\"'<>]+)")
+# a value ends at the next parameter, or at ";" as cookies separate theirs
+_PARAM = re.compile(r"(?:(?<=[?&;#\s\"'(,])|^)" + _NAME + r"=([^&#;\s\"'<>]+)")
 _ENCODED_PARAM = re.compile(
     r"(?:(?<=%3[Ff])|(?<=%26)|(?<=%23))" + _NAME + r"%3[Dd]"
     r"((?:(?!%26|%23)[^&#\s\"'<>])+)"
@@ -43,7 +44,9 @@ _ENCODED_PARAM = re.compile(
 _PHRASE = re.compile(
     r"(?<![A-Za-z0-9])"
     r"(?:password|passwd|passphrase|pwd|secret|api[ _\-]?key|access[ _\-]?key"
-    r"|private[ _\-]?key|(?:access|auth|refresh|id|bearer)[ _\-]?token)"
+    r"|private[ _\-]?key"
+    r"|(?:access|auth|refresh|id|bearer|session|private|csrf|xsrf)[ _\-]?token"
+    r"|session[ _\-]?(?:id|key)|sessionid|sessid)"
     r"(?:[_\-](?:access[_\-])?key)?(?:\s+provided)?"
     r"[\"']?[:=]\s*[\"']?"
     r"([^\s\"'<>,;]+)",
@@ -57,7 +60,8 @@ def _trigger() -> re.Pattern[str]:
     names = (
         "pass", "passwd", "password", "passphrase", "pwd", "token", "secret",
         "key", "code", "auth", "sig", "signature", "otp", "credential",
-        "credentials", "provided",
+        "credentials", "provided", "session", "sessionid", "sessid", "sid",
+        "session_id", "session_key", "session-id",
     )  # fmt: skip
     endings = [name + closer for name in names for closer in ("", '"', "'", "[]")]
     alternatives = [
@@ -96,13 +100,15 @@ def _behind(words: list[str], after: str) -> str:
 
 _TRIGGER = _trigger()
 # the words _PHRASE starts with, for a cheap test before running it
-_PHRASE_WORDS = ("pass", "pwd", "secret", "key", "token")
+_PHRASE_WORDS = ("pass", "pwd", "secret", "key", "token", "sess")
 
 # parameter names, lower-cased with "_", "-", "." and "[]" removed
 _SECRET_NAMES = frozenset(
     {
         "password", "passwd", "pwd", "pass", "token", "accesstoken", "secret",
         "apikey", "key", "code", "auth", "sig", "signature", "otp",
+        "session", "sessionid", "sessid", "sid", "connectsid", "phpsessid",
+        "sessionkey",
     }
 )  # fmt: skip
 _SECRET_SUFFIXES = (

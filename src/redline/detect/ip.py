@@ -44,6 +44,7 @@ class IpAddressDetector:
     """Finds IPv4 and IPv6 addresses that :mod:`ipaddress` accepts."""
 
     type: EntityType = EntityType.IP_ADDRESS
+    min_digits: int = 1  # IPv6 addresses are reported only with a digit in them
     trigger: re.Pattern[str] = _TRIGGER
 
     def find(self, text: str) -> list[Span]:
@@ -100,6 +101,8 @@ def _bounded_v4(text: str, start: int, end: int) -> bool:
         return False
     if before == "/" and start >= 2 and text[start - 2] in _ALNUM:
         return False  # "Chrome/120.0.0.0": a version after a product name
+    if before == ":" and text[max(0, start - 3) : start - 1].lower() == "rv":
+        return False  # "rv:1.9.2.20": Gecko's revision in a user agent
     after = text[end : end + 2]
     if after[:1] and after[0] in _ALNUM:
         return False

@@ -10,7 +10,11 @@ start with a boundary class and still match at the start of the text), and
 runs only the detectors whose trigger is found. Searching the triggers one
 by one is faster than one joined pattern: each starts with a literal or a
 small class, which lets the regex engine skip ahead. A detector without a
-``trigger`` attribute runs on every string.
+``trigger`` attribute runs on every string. A detector may also say how many
+ASCII digits a string needs before it can find anything (``min_digits``: a
+card has 13, a phone number 7); the scanner counts the digits of a string
+once, in C, and skips those detectors on strings with fewer, which spares
+the trigger searches on words, names and most labels.
 
 Failing closed (STYLE.md, habit 4): a string longer than ``max_length``
 characters, and a string on which a detector raises, comes back as one
@@ -25,15 +29,24 @@ import logging
 import re
 from collections.abc import Callable, Iterable
 
+from ..errors import ConfigError
 from ._span import Detector, EntityType, Span
-from ._text import fold_width
+from ._text import nfkc_view
+from ._views import MAX_DEPTH as MAX_VIEW_DEPTH
+from ._views import encoded_values
 from .apikey import ApiKeyDetector
 from .card import CreditCardDetector
 from .credential import CredentialDetector
 from .email import EmailDetector
+from .freetext import FreeTextDetector
+from .iban import IbanDetector
 from .ip import IpAddressDetector
 from .jwt import JwtDetector
+from .mynumber import JpMyNumberDetector
+from .national import PREFIX as NATIONAL_ID_PREFIX
+from .national import NationalIdDetector
 from .phone import PhoneDetector
+from .ssn import UsSsnDetector
 
 logger = logging.getLogger("redline.engine")
 
@@ -44,15 +57,51 @@ MAX_LENGTH = 65_536  # characters scanned at most; longer strings fail closed
 TOO_LONG = "too long to scan"
 DETECTOR_ERROR = "detector error"
 
+# every detector a policy can name, each built with no arguments; besides
+# these, "national_id:<python-stdnum module>" (see build_detector)
 DETECTORS: dict[str, type[Detector]] = {
     "email": EmailDetector,
     "phone": PhoneDetector,
     "credit_card": CreditCardDetector,
+    "iban": IbanDetector,
+    "us_ssn": UsSsnDetector,
+    "jp_my_number": JpMyNumberDetector,
     "ip_address": IpAddressDetector,
     "jwt": JwtDetector,
     "api_key": ApiKeyDetector,
     "credential": CredentialDetector,
+    "free_text": FreeTextDetector,
 }
+# what runs when a policy does not say: everything but free_text, which
+# takes whole strings and is the policy's choice to make
+DEFAULT_DETECTORS: tuple[str, ...] = tuple(
+    name for name in DETECTORS if name != "free_text"
+)
+
+
+def build_detector(name: str) -> Detector:
+    """The detector a policy names: a key of :data:`DETECTORS`, or
+    ``national_id:<module>`` for a ``python-stdnum`` module (``fr.nir``).
+    Raises ConfigError (or KeyError for a name that is neither)."""
+    if name.startswith(NATIONAL_ID_PREFIX):
+        return NationalIdDetector(name[len(NATIONAL_ID_PREFIX) :])
+    return DETECTORS[name]()
+
+
+def detector_name_error(name: str) -> str | None:
+    """Why ``name`` is no detector a policy can ask for, or None if it is."""
+    if name in DETECTORS:
+        return None
+    if name.startswith(NATIONAL_ID_PREFIX):
+        try:
+            NationalIdDetector(name[len(NATIONAL_ID_PREFIX) :])
+        except ConfigError as exc:
+            return f"{exc.reason}; {exc.fix}" if exc.fix else exc.reason
+        return None
+    return (
+        f"unknown detector {name!r}; choose from {', '.join(DETECTORS)}, "
+        "or national_id:<python-stdnum module> such as national_id:fr.nir"
+    )
 
 
 class Scanner:
@@ -72,23 +121,36 @@ class Scanner:
         self.max_length = max_length
         # (detector, its trigger's bound search method or None), bound once
         # because this loop runs for every string of every event
-        self._gated: tuple[tuple[Detector, _Search | None], ...] = tuple(
-            (detector, _search_of(detector)) for detector in self.detectors
+        self._gated: tuple[tuple[Detector, _Search | None, int], ...] = tuple(
+            (detector, _search_of(detector), getattr(detector, "min_digits", 0))
+            for detector in self.detectors
         )
+        self._count_digits = any(gate for _, _, gate in self._gated)
 
     def scan(self, text: str) -> list[Span]:
         """The entities found in ``text``, sorted by start, not overlapping."""
         if len(text) > self.max_length:
             return [_whole(text, TOO_LONG)]
-        folded = text if text.isascii() else fold_width(text)
-        probe = " " + folded.lower()
+        spans = self._scan(text, 0)
+        if spans is None:
+            return [_whole(text, DETECTOR_ERROR)]
+        return _resolve(spans)
+
+    def _scan(self, text: str, depth: int) -> list[Span] | None:
+        """Spans in ``text`` (possibly overlapping), or None when a detector
+        failed and the whole string must be masked."""
+        view, offsets = nfkc_view(text)
+        probe = " " + view.lower()
+        digits = _digits(view) if self._count_digits else 0
 
         spans: list[Span] = []
-        for detector, search in self._gated:
+        for detector, search, min_digits in self._gated:
+            if digits < min_digits:
+                continue
             if search is not None and search(probe) is None:
                 continue
             try:
-                found = detector.find(folded)
+                found = detector.find(view)
             except Exception as exc:  # any failure masks, never passes the value
                 # the exception's message may quote the value: log its type only
                 logger.warning(
@@ -97,21 +159,36 @@ class Scanner:
                     type(exc).__name__,
                     len(text),
                 )
-                return [_whole(text, DETECTOR_ERROR)]
+                return None
             for span in found:
-                if not 0 <= span.start < span.end <= len(text):
+                if not 0 <= span.start < span.end <= len(view):
                     logger.warning(
                         "detector %s returned a span outside the string; masked",
                         type(detector).__name__,
                     )
-                    return [_whole(text, DETECTOR_ERROR)]
+                    return None
+            if offsets is not None:
+                found = [_back(span, offsets) for span in found]
             spans.extend(found)
-        return _resolve(spans)
+
+        if depth < MAX_VIEW_DEPTH and "=" in text:
+            for start, end, decoded in encoded_values(text):
+                if any(s.start <= start and end <= s.end for s in spans):
+                    continue  # the raw text showed a finding over all of it
+                found_inner = self._scan(decoded, depth + 1)
+                if found_inner is None:
+                    return None
+                inner = _resolve(found_inner)
+                if inner and not _seen(inner, spans, start, end):
+                    best = max(inner, key=lambda span: span.score)
+                    reason = f"in a decoded parameter: {best.reason}"
+                    spans.append(Span(best.type, start, end, best.score, reason))
+        return spans
 
 
 def default_scanner() -> Scanner:
-    """A scanner with every detector in :data:`DETECTORS`, default settings."""
-    return Scanner([cls() for cls in DETECTORS.values()])
+    """A scanner with the :data:`DEFAULT_DETECTORS`, default settings."""
+    return Scanner([DETECTORS[name]() for name in DEFAULT_DETECTORS])
 
 
 def redact(text: str, spans: Iterable[Span]) -> str:
@@ -141,8 +218,31 @@ def redact(text: str, spans: Iterable[Span]) -> str:
     return "".join(parts)
 
 
+def _seen(inner: list[Span], spans: list[Span], start: int, end: int) -> bool:
+    """Whether the raw text already showed every kind of thing the decoded
+    value holds, as often (``%2F`` around a key the raw scan found): then
+    the exact spans stand and the value is not masked whole."""
+    raw = sorted(s.type for s in spans if start <= s.start and s.end <= end)
+    return raw == sorted(s.type for s in inner)
+
+
+def _back(span: Span, offsets: list[int]) -> Span:
+    """A span of the normalised view as a span of the original string."""
+    start, end = offsets[span.start], offsets[span.end - 1] + 1
+    return Span(span.type, start, end, span.score, span.reason)
+
+
 def _whole(text: str, reason: str) -> Span:
     return Span(EntityType.UNSCANNABLE, 0, len(text), 1.0, reason)
+
+
+_DIGIT_BYTES = b"0123456789"
+
+
+def _digits(text: str) -> int:
+    """How many ASCII digits ``text`` holds (bytes.translate runs in C)."""
+    raw = text.encode("utf-8", "surrogatepass")
+    return len(raw) - len(raw.translate(None, _DIGIT_BYTES))
 
 
 def _search_of(detector: Detector) -> _Search | None:

@@ -51,7 +51,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..detect import DETECTORS, Scanner, Span, redact
+from ..detect import Scanner, Span, build_detector, redact
 from ..events import Event, Kind
 from ..policy import (
     Action,
@@ -151,7 +151,7 @@ class Engine:
             name: Engine(sub, hasher) for name, sub in policy.for_destination.items()
         }
         self._rotates = hasher.has_previous
-        self._scanner = Scanner([DETECTORS[name]() for name in policy.detectors])
+        self._scanner = Scanner([build_detector(name) for name in policy.detectors])
         self._fail_drop = policy.on_detection is Action.DROP
         # Analytics strings repeat (browser names, plans, routes): the
         # verdict on short strings is remembered, in memory only, and the

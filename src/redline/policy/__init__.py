@@ -11,7 +11,7 @@ from ._compile import (
     Ruleset,
     compile_policy,
 )
-from ._load import load_policy, parse_policy
+from ._load import built_in_name, load_policy, parse_policy
 from ._model import DETECTOR_NAMES, PolicySpec
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "PreviousKey",
     "Rule",
     "Ruleset",
+    "built_in_name",
     "compile_policy",
     "load_policy",
     "parse_policy",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from importlib import resources
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -16,10 +18,29 @@ from ._compile import (
 )
 from ._model import PolicySpec
 
+# policies that ship with Redline, by the name that stands for them
+BUILT_IN = {"redact-all": "redact-all.yaml"}
+
 
 def load_policy(path: str | os.PathLike[str]) -> CompiledPolicy:
+    """The policy in the file at ``path``, or the built-in policy named so
+    (``redact-all``) when no such file exists."""
+    built_in = built_in_name(path)
+    if built_in is not None:
+        resource = resources.files("redline.defaults") / BUILT_IN[built_in]
+        return parse_policy(resource.read_text(), f"<built-in {built_in}>")
     text = _yaml.read(path, "policy file", "check the path given as the policy")
     return parse_policy(text, str(path))
+
+
+def built_in_name(path: str | os.PathLike[str]) -> str | None:
+    """The built-in policy ``path`` names: a file that exists always wins,
+    and otherwise its last part is looked up (``redact-all``, also as a
+    path resolved against the working directory)."""
+    candidate = Path(path)
+    if candidate.name in BUILT_IN and not candidate.exists():
+        return candidate.name
+    return None
 
 
 def parse_policy(text: str, source: str = "<policy>") -> CompiledPolicy:

@@ -31,16 +31,11 @@ from pydantic import (
 )
 
 from ..config import SecretSpec
+from ..detect import DEFAULT_DETECTORS, DETECTORS, detector_name_error
 
-DETECTOR_NAMES = (
-    "email",
-    "phone",
-    "credit_card",
-    "ip_address",
-    "jwt",
-    "api_key",
-    "credential",
-)
+# the detectors a policy can name (besides national_id:<module>), and
+# those that run when it names none
+DETECTOR_NAMES: tuple[str, ...] = tuple(DETECTORS)
 
 TypeName = Literal["string", "number", "integer", "boolean", "list", "object"]
 Mismatch = Literal["drop", "drop_event", "keep_as_string"]
@@ -414,7 +409,7 @@ class HashKeySpec(_Spec):
 class DefaultsSpec(_Spec):
     unknown_events: Literal["drop", "keep"] = "drop"
     unknown_properties: Literal["drop", "keep"] = "drop"
-    detect: tuple[str, ...] = DETECTOR_NAMES
+    detect: tuple[str, ...] = DEFAULT_DETECTORS
     on_detection: Literal["redact", "drop"] = "redact"
     # the address the request came from, which vendors geolocate by
     client_ip: Literal["truncate", "drop", "keep"] = "truncate"
@@ -427,11 +422,9 @@ class DefaultsSpec(_Spec):
     @classmethod
     def _known_detectors(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
-            if name not in DETECTOR_NAMES:
-                raise ValueError(
-                    f"unknown detector {name!r}; "
-                    f"choose from {', '.join(DETECTOR_NAMES)}"
-                )
+            error = detector_name_error(name)
+            if error is not None:
+                raise ValueError(error)
         return value
 
 
