@@ -1,0 +1,104 @@
+"""Which export a file is, judged from its first bytes.
+
+The decision uses the first decoded object (or the CSV header): each vendor's
+export has a field set no other has. Anything that parses but matches no
+vendor is generic JSON, JSON lines or CSV; anything that does not parse at all
+is ``unknown`` and is reported rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Final
+
+import ijson  # type: ignore[import-untyped]
+import orjson
+
+from redline.audit.readers._convert import SEGMENT_TYPES
+from redline.audit.readers._csvrows import dialect_of
+
+HEAD: Final = 64 << 10
+UNKNOWN: Final = "unknown"
+
+_SEGMENT_FIELDS: Final = frozenset(
+    {"messageId", "anonymousId", "userId", "context", "originalTimestamp"}
+)
+_AMPLITUDE_FIELDS: Final = frozenset(
+    {"user_id", "device_id", "event_time", "amplitude_id", "event_properties"}
+)
+_POSTHOG_FIELDS: Final = frozenset({"distinct_id", "uuid", "timestamp", "person_id"})
+
+
+def vendor_of(obj: Any) -> str | None:
+    """The vendor whose export objects look like ``obj``, if any."""
+    if not isinstance(obj, dict):
+        return None
+    keys = obj.keys()
+    if "event_type" in keys and not _AMPLITUDE_FIELDS.isdisjoint(keys):
+        return "amplitude"
+    if obj.get("type") in SEGMENT_TYPES and not _SEGMENT_FIELDS.isdisjoint(keys):
+        return "segment"
+    if (
+        "event" in keys
+        and isinstance(obj.get("properties"), dict)
+        and keys
+        <= {
+            "event",
+            "properties",
+        }
+    ):
+        return "mixpanel"
+    if "event" in keys and not _POSTHOG_FIELDS.isdisjoint(keys):
+        return "posthog-json"
+    return None
+
+
+def detect(head: bytes) -> str:
+    """The format of a file whose decompressed content starts with ``head``."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if not text:
+        return "jsonl"
+    if b"\x00" in text[:HEAD]:
+        return UNKNOWN
+    if text[:1] == b"[":
+        return _detect_array(text)
+    if text[:1] == b"{":
+        return _detect_lines(text)
+    return _detect_csv(text)
+
+
+def _detect_array(text: bytes) -> str:
+    items = ijson.items(io.BytesIO(text), "item", use_float=True)
+    try:
+        first = next(items, None)
+    except ijson.JSONError:
+        # the head cut the first element short, or it is not JSON at all
+        first = None
+    return vendor_of(first) or "json"
+
+
+def _detect_lines(text: bytes) -> str:
+    for line in text.split(b"\n")[:20]:
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        return vendor_of(obj) or "jsonl"
+    return "jsonl"
+
+
+def _detect_csv(text: bytes) -> str:
+    sample = text.decode("utf-8", "replace")
+    dialect = dialect_of(sample)
+    if dialect is None:
+        return UNKNOWN
+    header = next(csv.reader(io.StringIO(sample), dialect), [])
+    columns = {column.removeprefix("*.") for column in header}
+    if "event" in columns and (
+        "distinct_id" in columns
+        or "properties" in columns
+        or any(column.startswith("properties.") for column in columns)
+    ):
+        return "posthog-csv"
+    return "csv"

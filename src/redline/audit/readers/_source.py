@@ -1,0 +1,145 @@
+"""Bytes out of a chunk: a plain byte range, a gzip file or a zip member.
+
+Everything reads in large blocks (orjson and the line splitter are fast
+enough that small reads would dominate) and keeps at most one block plus one
+partial line in memory.
+"""
+
+from __future__ import annotations
+
+import gzip
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO, Final, cast
+
+from redline.audit.records import Chunk
+
+BLOCK: Final = 4 << 20
+# A line longer than this is reported as malformed and skipped, so one
+# runaway line cannot take memory with it.
+MAX_LINE: Final = 64 << 20
+GZIP_MAGIC: Final = b"\x1f\x8b"
+ZIP_MAGIC: Final = b"PK\x03\x04"
+
+Progress = Callable[[int], None]
+
+
+class TruncatedInput(Exception):
+    """Compressed data ended early or is corrupt; carries no content."""
+
+
+def label(chunk: Chunk) -> str:
+    """How sources name this chunk's file: ``path`` or ``path!member``."""
+    return f"{chunk.path}!{chunk.member}" if chunk.member else chunk.path
+
+
+@contextmanager
+def open_bytes(chunk: Chunk) -> Iterator[IO[bytes]]:
+    """The chunk's decompressed bytes from its start, as a binary stream."""
+    with open(chunk.path, "rb") as raw:
+        if chunk.member is not None:
+            with zipfile.ZipFile(raw) as archive:
+                with archive.open(chunk.member) as probe:
+                    magic = probe.read(2)
+                with archive.open(chunk.member) as member:
+                    if magic == GZIP_MAGIC:
+                        with gzip.GzipFile(fileobj=member) as unzipped:
+                            yield cast(IO[bytes], unzipped)
+                    else:
+                        yield member
+            return
+        head = raw.read(2)
+        raw.seek(chunk.start)
+        if head == GZIP_MAGIC and chunk.start == 0:
+            with gzip.GzipFile(fileobj=raw) as unzipped:
+                yield cast(IO[bytes], unzipped)
+        else:
+            yield raw
+
+
+def blocks(
+    stream: IO[bytes], chunk: Chunk, progress: Progress | None
+) -> Iterator[bytes]:
+    """Blocks of the chunk's decompressed bytes, reporting on-disk progress."""
+    remaining = None if chunk.end is None else chunk.end - chunk.start
+    reported = 0
+    compressed = chunk.member is not None or isinstance(stream, gzip.GzipFile)
+    disk = _disk_position(stream) if compressed else None
+    while remaining is None or remaining > 0:
+        want = BLOCK if remaining is None else min(BLOCK, remaining)
+        try:
+            block = stream.read(want)
+        except (EOFError, OSError, zipfile.BadZipFile) as error:
+            raise TruncatedInput(type(error).__name__) from None
+        if not block:
+            break
+        if remaining is not None:
+            remaining -= len(block)
+        if progress is not None:
+            done = disk() if disk is not None else reported + len(block)
+            done = min(done, chunk.size)
+            if done > reported:
+                progress(done - reported)
+                reported = done
+        yield block
+    if progress is not None and chunk.size > reported:
+        progress(chunk.size - reported)
+
+
+def _disk_position(stream: IO[bytes]) -> Callable[[], int] | None:
+    """How far into the compressed file a decompressing stream has read."""
+    inner = getattr(stream, "fileobj", None)
+    if inner is None or not hasattr(inner, "tell"):
+        return None
+    try:
+        inner.tell()
+    except (OSError, ValueError):
+        return None
+
+    def position() -> int:
+        try:
+            return int(inner.tell())
+        except (OSError, ValueError):
+            return 0
+
+    return position
+
+
+def line_batches(
+    chunk: Chunk, progress: Progress | None = None
+) -> Iterator[tuple[int, list[bytes]]]:
+    """Complete lines of the chunk, in batches with the first one's number.
+
+    A line longer than ``MAX_LINE`` is dropped as it streams past and comes
+    out as ``OVERLONG`` under its real line number, for the caller to report.
+    """
+    number = chunk.first_line
+    carry = b""
+    skipping = False
+    with open_bytes(chunk) as stream:
+        for block in blocks(stream, chunk, progress):
+            lines = block.split(b"\n")
+            if skipping:
+                # still inside an over-long line: drop up to its end
+                if len(lines) == 1:
+                    continue
+                lines[0] = OVERLONG
+                skipping = False
+            elif carry:
+                lines[0] = carry + lines[0]
+            carry = lines.pop()
+            if len(carry) > MAX_LINE:
+                carry = b""
+                skipping = True
+            if lines:
+                yield number, lines
+                number += len(lines)
+        if skipping:
+            yield number, [OVERLONG]
+        elif carry:
+            yield number, [carry]
+
+
+# Stands in for a line too long to keep; cannot be valid JSON or CSV text.
+OVERLONG: Final = b"\x00overlong"
