@@ -295,6 +295,7 @@ def outbox_replay(
 
 
 main.add_command(policy)
+main.add_command(__import__("redline.cli_audit").cli_audit.audit)
 
 
 @main.command()
