@@ -39,11 +39,10 @@ _SCAN_INT = 10**12  # integers from here on may be payment cards
 _USER_AGENT = re.compile(
     r"^(?:Mozilla|Opera)/\d|\((?:Windows NT|Macintosh|X11|Linux|iPhone|iPad|Android)"
 )
-# free text: at least five words of letters (version strings, generalised
-# user agents and short labels are not), in at least 25 characters
-_WORD = re.compile(r"[^\W\d_]{2,}")
+# free text: five or more words (tokens with a letter); version strings,
+# generalised user agents ("Chrome 120 / Windows") and labels are not
+_WORD = re.compile(r"\S*[^\W\d_]\S*")
 _FREE_TEXT_WORDS = 5
-_FREE_TEXT_LENGTH = 25
 
 
 class Verdict(NamedTuple):
@@ -158,7 +157,7 @@ def _covers(span: Span, text: str) -> bool:
 
 
 def _is_free_text(text: str) -> bool:
-    if len(text) < _FREE_TEXT_LENGTH or text.startswith(("http://", "https://")):
+    if text.startswith(("http://", "https://")):
         return False
     return len(_WORD.findall(text, 0, 400)) >= _FREE_TEXT_WORDS
 
