@@ -50,7 +50,7 @@ def test_events_people_and_kinds_match_the_truth(
         ), kind
         assert by_kind[kind]["people_exact"]
     people: set[str] = set()
-    for kind, count in expected.items():
+    for count in expected.values():
         people |= count.people_ids
     assert report["blast_radius"]["people"] == len(people)
 

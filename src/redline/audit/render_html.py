@@ -51,6 +51,7 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}
 details{margin:4px 0}
 summary{cursor:pointer}
 code{font-size:12px;background:#f3f4f6;padding:0 3px;border-radius:3px}
+figure{margin:0;min-width:0}svg{max-width:100%;height:auto}
 """
 
 
