@@ -72,15 +72,22 @@ def read(
             progress(chunk.size)
         yield Malformed(name, "not a recognised export (not JSON, CSV, gzip or zip)")
         return
-    last = f"{name}:{chunk.first_line}"
+    if chunk.format not in _CSV_FORMATS and (
+        chunk.start != 0 or not _starts_array(chunk)
+    ):
+        # errors are placed by line inside; only opening can fail here
+        try:
+            yield from read_lines(chunk, name, convert, progress)
+        except (OSError, zipfile.BadZipFile) as error:
+            yield Malformed(name, _unreadable(error))
+        return
+    last = name
     try:
         if chunk.format in _CSV_FORMATS:
             nested = chunk.format == "posthog-csv"
             reader = read_csv(chunk, name, convert, progress, nested=nested)
-        elif chunk.start == 0 and _starts_array(chunk):
-            reader = read_array(chunk, name, convert, progress)
         else:
-            reader = read_lines(chunk, name, convert, progress)
+            reader = read_array(chunk, name, convert, progress)
         for item in reader:
             last = item.source
             yield item
@@ -97,6 +104,9 @@ def _unreadable(error: Exception) -> str:
 
 
 def _starts_array(chunk: Chunk) -> bool:
-    with open_bytes(chunk) as stream:
-        head = stream.read(4096)
+    try:
+        with open_bytes(chunk) as stream:
+            head = stream.read(4096)
+    except (EOFError, OSError, zlib.error, zipfile.BadZipFile):
+        return False  # the line reader reports it where it breaks
     return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"["

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import orjson
 
+from redline.audit.readers._time import MS_THRESHOLD as _MS_THRESHOLD
 from redline.audit.readers._time import to_seconds
 from redline.audit.records import AuditRecord, Malformed
 
@@ -66,6 +67,27 @@ def _merge(
 
 
 def mixpanel(obj: Any, source: str) -> AuditRecord | Malformed:
+    # the common shape first, with as few calls as possible: this runs once
+    # per line of exports that reach gigabytes
+    if type(obj) is dict and len(obj) == 2:
+        event = obj.get("event")
+        properties = obj.get("properties")
+        if type(event) is str and event and type(properties) is dict:
+            who = properties.get("distinct_id")
+            when = properties.get("time")
+            return AuditRecord(
+                event,
+                who if type(who) is str and who else _identity(who),
+                float(when)
+                if type(when) is int and 0 <= when < _MS_THRESHOLD
+                else to_seconds(when),
+                properties,
+                source,
+            )
+    return _mixpanel_other(obj, source)
+
+
+def _mixpanel_other(obj: Any, source: str) -> AuditRecord | Malformed:
     if type(obj) is not dict:
         return Malformed(source, NOT_OBJECT)
     event = obj.get("event")

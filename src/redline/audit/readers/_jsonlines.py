@@ -7,11 +7,18 @@ from collections.abc import Iterator
 import orjson
 
 from redline.audit.readers._convert import Converter
-from redline.audit.readers._source import MAX_LINE, OVERLONG, Progress, line_batches
+from redline.audit.readers._source import (
+    MAX_LINE,
+    OVERLONG,
+    TRUNCATED,
+    Progress,
+    line_batches,
+)
 from redline.audit.records import AuditRecord, Chunk, Malformed
 
 _NOT_JSON = "not valid JSON"
 _OVERLONG = f"line longer than {MAX_LINE >> 20} MiB"
+_TRUNCATED = "compressed data is corrupt or cut short here; the rest is unreadable"
 
 
 def read_lines(
@@ -31,6 +38,8 @@ def read_lines(
             except decode_error:
                 if line == OVERLONG:
                     yield Malformed(f"{prefix}{number}", _OVERLONG)
+                elif line == TRUNCATED:
+                    yield Malformed(f"{prefix}{number}", _TRUNCATED)
                 elif line.strip():
                     yield Malformed(f"{prefix}{number}", _NOT_JSON)
                 continue

@@ -112,13 +112,23 @@ def line_batches(
     """Complete lines of the chunk, in batches with the first one's number.
 
     A line longer than ``MAX_LINE`` is dropped as it streams past and comes
-    out as ``OVERLONG`` under its real line number, for the caller to report.
+    out as ``OVERLONG`` under its real line number, for the caller to report;
+    compressed data that breaks off ends the batches with ``TRUNCATED``.
     """
     number = chunk.first_line
     carry = b""
     skipping = False
     with open_bytes(chunk) as stream:
-        for block in blocks(stream, chunk, progress):
+        reading = blocks(stream, chunk, progress)
+        while True:
+            try:
+                block = next(reading, None)
+            except TruncatedInput:
+                # the partial line in hand is lost with the rest
+                yield number, [TRUNCATED]
+                return
+            if block is None:
+                break
             lines = block.split(b"\n")
             if skipping:
                 # still inside an over-long line: drop up to its end
@@ -141,5 +151,7 @@ def line_batches(
             yield number, [carry]
 
 
-# Stands in for a line too long to keep; cannot be valid JSON or CSV text.
+# Stand in for a line too long to keep, and for where compressed data broke
+# off; neither can be valid JSON.
 OVERLONG: Final = b"\x00overlong"
+TRUNCATED: Final = b"\x00truncated"

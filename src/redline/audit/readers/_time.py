@@ -7,7 +7,7 @@ from typing import Any
 
 # Unix seconds pass 1e11 only in the year 5138; anything above is taken as
 # milliseconds (Mixpanel's newer imports and Amplitude's ``time`` use them).
-_MS_THRESHOLD = 1e11
+MS_THRESHOLD = 100_000_000_000
 
 
 def to_seconds(value: Any) -> float | None:
@@ -17,12 +17,11 @@ def to_seconds(value: Any) -> float | None:
     the vendors document them. Anything unreadable gives ``None`` rather than
     an error: a bad time must not cost the rest of the event.
     """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is int or kind is float:
         seconds = float(value)
-        return seconds / 1000.0 if abs(seconds) >= _MS_THRESHOLD else seconds
-    if isinstance(value, str) and value:
+        return seconds / 1000.0 if abs(seconds) >= MS_THRESHOLD else seconds
+    if kind is str and value:
         return _parse_text(value)
     return None
 
