@@ -30,6 +30,7 @@ __all__ = ["EVENT_NAME", "EventStats", "Finding", "Partial", "Property"]
 
 MAX_SHAPES = 3  # example shapes kept per property
 MAX_MALFORMED = 100  # malformed lines listed by file:line (all are counted)
+_SHAPE_TRIES = 32  # values shaped per property and partial, looking for variety
 _ID_CACHE_SIZE = 100_000
 _HOUR = 3600.0
 _DIGEST_MASK = (1 << 63) - 1  # the sketch library takes signed 64-bit ints
@@ -79,6 +80,8 @@ class Property:
     distinct: Distinct = dataclasses.field(default_factory=Distinct)
     shapes: list[str] = dataclasses.field(default_factory=list)
     findings: dict[str, Finding] = dataclasses.field(default_factory=dict)
+    # values shaped so far here; shaping stops after a few (not merged)
+    tries: int = 0
 
     def merge(self, other: Property) -> None:
         self.events += other.events
@@ -233,9 +236,10 @@ class Partial:
             prop.types[_TYPE_NAMES.get(type(value), "other")] += 1
             _distinct(prop.distinct, value)
             verdict = value_of(value)
-            if not verdict.kinds and len(prop.shapes) < MAX_SHAPES:
+            if not verdict.kinds and prop.tries < _SHAPE_TRIES:
+                prop.tries += 1
                 shape = classifier.shape(value)
-                if shape not in prop.shapes:
+                if shape not in prop.shapes and len(prop.shapes) < MAX_SHAPES:
                     prop.shapes.append(shape)
             kinds = verdict.kinds + key_kinds if key_kinds else verdict.kinds
             if kinds:
