@@ -33,11 +33,12 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from redline.audit import readers  # noqa: E402
-from redline.audit.records import AuditRecord, Chunk  # noqa: E402
-from redline.audit.report import build_report  # noqa: E402
-from redline.audit.run import analyse  # noqa: E402
-from tests.audit.exports import write_big_mixpanel  # noqa: E402
+from tests.audit.exports import write_big_mixpanel
+
+from redline.audit import readers
+from redline.audit.records import AuditRecord, Chunk
+from redline.audit.report import build_report
+from redline.audit.run import analyse
 
 
 class PeakMemory:
@@ -116,7 +117,8 @@ def run(size_mb: int, directory: Path, workers: int) -> None:
     )
     print(
         f"found                  {report['blast_radius']['people']:,} people, "
-        f"{len(report['findings'])} findings; {export.bytes / 1e6 / minutes:,.0f} MB/min"
+        f"{len(report['findings'])} findings; "
+        f"{export.bytes / 1e6 / minutes:,.0f} MB/min"
     )
 
 
