@@ -9,15 +9,20 @@ sources stay exact however the file was split.
 from __future__ import annotations
 
 import glob
-import gzip
 import os
 import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
-from typing import Final
+from typing import IO, Final, cast
 
 from redline.audit.readers._sniff import HEAD, UNKNOWN, detect
-from redline.audit.readers._source import BLOCK, GZIP_MAGIC, ZIP_MAGIC
+from redline.audit.readers._source import (
+    BLOCK,
+    GZIP_MAGIC,
+    ZIP_MAGIC,
+    Gunzip,
+    read_head,
+)
 from redline.audit.records import FORMATS, Chunk
 from redline.errors import RedlineError
 
@@ -132,11 +137,8 @@ def _plan_file(path: str, forced: str | None, chunk_bytes: int) -> list[Chunk]:
 
 def _gzip_head(path: str) -> bytes:
     """The first decompressed bytes, tolerating a file cut short."""
-    with gzip.open(path, "rb") as stream:
-        try:
-            return stream.read(HEAD)
-        except (EOFError, OSError, zlib.error):
-            return b""
+    with open(path, "rb") as raw:
+        return read_head(cast(IO[bytes], Gunzip(raw)), HEAD)
 
 
 def _plan_zip(path: str, forced: str | None) -> list[Chunk]:
@@ -162,8 +164,8 @@ def _member_head(archive: zipfile.ZipFile, member: str) -> bytes:
             head = stream.read(HEAD)
             if head[:2] != GZIP_MAGIC:
                 return head
-        with archive.open(member) as stream, gzip.GzipFile(fileobj=stream) as inner:
-            return inner.read(HEAD)
+        with archive.open(member) as stream:
+            return read_head(cast(IO[bytes], Gunzip(stream)), HEAD)
     except (EOFError, OSError, zlib.error, zipfile.BadZipFile):
         return b""
 

@@ -7,8 +7,8 @@ partial line in memory.
 
 from __future__ import annotations
 
-import gzip
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO, Final, cast
@@ -34,6 +34,64 @@ def label(chunk: Chunk) -> str:
     return f"{chunk.path}!{chunk.member}" if chunk.member else chunk.path
 
 
+class Gunzip:
+    """Decompresses gzip (all members, one after another) as it is read.
+
+    Unlike ``gzip.GzipFile``, a read that meets the end of a file cut short
+    first returns everything decompressed so far and raises only on the next
+    read, so no complete line is lost to a truncated export. ``fileobj`` is
+    the compressed file, whose position tells the progress on disk.
+    """
+
+    def __init__(self, fileobj: IO[bytes]) -> None:
+        self.fileobj = fileobj
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._pending = b""
+        self._in_member = False
+
+    def read(self, size: int = -1) -> bytes:
+        limit = size if size > 0 else BLOCK
+        while True:
+            data, self._pending = self._pending, b""
+            if not data:
+                data = self.fileobj.read(1 << 20)
+                if not data:
+                    if self._in_member:
+                        raise TruncatedInput("EOFError")
+                    return b""
+            try:
+                out = self._inflate.decompress(data, limit)
+            except zlib.error:
+                raise TruncatedInput("zlib.error") from None
+            self._in_member = True
+            self._pending = self._inflate.unconsumed_tail
+            if self._inflate.eof:
+                # the next member, if any, starts in the unused data
+                self._pending = self._inflate.unused_data + self._pending
+                self._inflate = zlib.decompressobj(wbits=31)
+                self._in_member = False
+                if not self._pending.strip(b"\x00"):
+                    self._pending = b""
+            if out:
+                return out
+
+
+def read_head(stream: IO[bytes], size: int) -> bytes:
+    """Up to ``size`` bytes from the start, whatever breaks after them."""
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        try:
+            part = stream.read(size - got)
+        except (TruncatedInput, EOFError, OSError, zlib.error):
+            break
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
+
+
 @contextmanager
 def open_bytes(chunk: Chunk) -> Iterator[IO[bytes]]:
     """The chunk's decompressed bytes from its start, as a binary stream."""
@@ -44,16 +102,14 @@ def open_bytes(chunk: Chunk) -> Iterator[IO[bytes]]:
                     magic = probe.read(2)
                 with archive.open(chunk.member) as member:
                     if magic == GZIP_MAGIC:
-                        with gzip.GzipFile(fileobj=member) as unzipped:
-                            yield cast(IO[bytes], unzipped)
+                        yield cast(IO[bytes], Gunzip(member))
                     else:
                         yield member
             return
         head = raw.read(2)
         raw.seek(chunk.start)
         if head == GZIP_MAGIC and chunk.start == 0:
-            with gzip.GzipFile(fileobj=raw) as unzipped:
-                yield cast(IO[bytes], unzipped)
+            yield cast(IO[bytes], Gunzip(raw))
         else:
             yield raw
 
@@ -64,7 +120,7 @@ def blocks(
     """Blocks of the chunk's decompressed bytes, reporting on-disk progress."""
     remaining = None if chunk.end is None else chunk.end - chunk.start
     reported = 0
-    compressed = chunk.member is not None or isinstance(stream, gzip.GzipFile)
+    compressed = chunk.member is not None or isinstance(stream, Gunzip)
     disk = _disk_position(stream) if compressed else None
     while remaining is None or remaining > 0:
         want = BLOCK if remaining is None else min(BLOCK, remaining)
