@@ -476,17 +476,20 @@ def _csv_row(obj: dict[str, Any], columns: Iterable[str]) -> list[str]:
 
 # -- writers -----------------------------------------------------------------
 
+# Lines no reader accepts, in turn; the last is broken only for vendor
+# formats (a generic reader takes any object, named or not).
 _BROKEN_LINES = (
     b'{"event": "Signed Up", "properties": {"email": "%s"',  # cut short
     b"[1, 2, 3]",  # not an object
-    b'{"properties": {"note": "%s"}}',  # no event name
     b"\x00\x01 binary noise %s",
+    b'{"properties": {"note": "%s"}}',  # no event name
 )
 
 
-def _broken(index: int, canary: str) -> bytes:
-    template = _BROKEN_LINES[index % len(_BROKEN_LINES)]
-    return template.replace(b"%s", canary.encode()) if b"%s" in template else template
+def _broken(turn: int, canary: str, generic: bool) -> bytes:
+    choices = _BROKEN_LINES[:-1] if generic else _BROKEN_LINES
+    template = choices[turn % len(choices)]
+    return template.replace(b"%s", canary.encode())
 
 
 def _canary(index: int) -> str:
@@ -500,7 +503,7 @@ def write_exports(
     count: int = 1200,
     people: int = 150,
     formats: Iterable[str] = FORMATS,
-    malformed: int = 3,
+    malformed: int = 4,
 ) -> dict[str, Truth]:
     """One dataset per format under ``directory/<format>/``, and its truth.
 
@@ -521,8 +524,12 @@ def _new_truth(fmt: str, root: Path) -> Truth:
     return Truth(format=fmt, root=root)
 
 
-def _account(truth: Truth, event: Event, plants: list[tuple[str, str]]) -> None:
-    truth.record(event.name, event.person.id, float(event.time), plants)
+def _account(
+    truth: Truth, event: Event, plants: list[tuple[str, str]], obj: dict[str, Any]
+) -> None:
+    # Segment sign-ups are identify calls, which readers name by their kind
+    name = "identify" if obj.get("type") == "identify" else event.name
+    truth.record(name, event.person.id, float(event.time), plants)
     truth.planted |= _planted_values(event)
 
 
@@ -547,14 +554,15 @@ def _line_files(
                 if index in broken_at:
                     line += 1
                     canary = _canary(index)
-                    out.write(_broken(index, canary) + b"\n")
+                    generic = truth.format == "jsonl"
+                    out.write(_broken(len(truth.malformed), canary, generic) + b"\n")
                     truth.malformed.append(f"{display(path)}:{line}")
                     truth.planted.add(canary)
                 obj, plants = shape(event)
                 line += 1
                 out.write(orjson.dumps(obj) + b"\n")
                 truth.written.append((f"{display(path)}:{line}", obj))
-                _account(truth, event, plants)
+                _account(truth, event, plants, obj)
                 index += 1
         truth.files.append(path)
 
@@ -680,7 +688,7 @@ def _array_file(
             out.write(b"  " + orjson.dumps(obj, option=orjson.OPT_INDENT_2))
             out.write(b",\n" if index < len(evs) - 1 else b"\n")
             truth.written.append((f"{path}:[{position}]", obj))
-            _account(truth, event, plants)
+            _account(truth, event, plants, obj)
             position += 1
         out.write(b"]\n")
     truth.files.append(path)
@@ -721,7 +729,7 @@ def _csv_file(
             line += 1
             writer.writerow(row)
             truth.written.append((f"{path}:{line}", obj))
-            _account(truth, event, plants)
+            _account(truth, event, plants, obj)
     truth.files.append(path)
 
 

@@ -59,8 +59,6 @@ def detect(head: bytes) -> str:
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if not text:
         return "jsonl"
-    if b"\x00" in text[:HEAD]:
-        return UNKNOWN
     if text[:1] == b"[":
         return _detect_array(text)
     if text[:1] == b"{":
@@ -89,6 +87,8 @@ def _detect_lines(text: bytes) -> str:
 
 
 def _detect_csv(text: bytes) -> str:
+    if b"\x00" in text.split(b"\n", 1)[0]:
+        return UNKNOWN  # a binary file: text formats never hold NUL
     sample = text.decode("utf-8", "replace")
     dialect = dialect_of(sample)
     if dialect is None:
