@@ -107,3 +107,36 @@ def test_an_unrecognised_file_is_reported_not_fatal(tmp_path: Path) -> None:
     assert items[1] == Malformed(
         f"{tmp_path}/b.png", "not a recognised export (not JSON, CSV, gzip or zip)"
     )
+
+
+def test_events_under_a_top_level_results_array_are_read(tmp_path: Path) -> None:
+    path = tmp_path / "page-1.json"
+    path.write_text(
+        '{\n  "next": null,\n  "results": [\n'
+        '    {"uuid": "0", "event": "$pageview", "distinct_id": "u-1",\n'
+        '     "timestamp": "2024-05-01T00:00:00Z", "properties": {}},\n'
+        '    {"uuid": "1", "event": "$autocapture", "distinct_id": "u-2",\n'
+        '     "timestamp": "2024-05-01T00:00:01Z", "properties": {}}\n'
+        "  ]\n}\n"
+    )
+
+    chunks = plan([str(path)])
+    items = list(read(chunks[0]))
+
+    assert [c.format for c in chunks] == ["posthog-json"]
+    assert [(i.source, getattr(i, "distinct_id", None)) for i in items] == [
+        (f"{path}:[0]", "u-1"),
+        (f"{path}:[1]", "u-2"),
+    ]
+
+
+def test_lines_forced_as_json_are_still_read_and_split(tmp_path: Path) -> None:
+    path = tmp_path / "events.txt"
+    path.write_bytes(b'{"name": "viewed", "uid": "u"}\n' * 4000)
+
+    chunks = plan([str(path)], format="json", chunk_bytes=16 << 10)
+
+    assert len(chunks) > 4
+    items = [item for chunk in chunks for item in read(chunk)]
+    assert len(items) == 4000
+    assert all(isinstance(i, AuditRecord) and i.event == "viewed" for i in items)

@@ -34,11 +34,13 @@ from redline.audit.readers._plan import (
     plan,
     total_bytes,
 )
+from redline.audit.readers._sniff import container
 from redline.audit.readers._source import (
     Progress,
     TruncatedInput,
     label,
     open_bytes,
+    read_head,
 )
 from redline.audit.records import FORMATS, AuditRecord, Chunk, Malformed
 
@@ -72,9 +74,8 @@ def read(
             progress(chunk.size)
         yield Malformed(name, "not a recognised export (not JSON, CSV, gzip or zip)")
         return
-    if chunk.format not in _CSV_FORMATS and (
-        chunk.start != 0 or not _starts_array(chunk)
-    ):
+    shape = "csv" if chunk.format in _CSV_FORMATS else _container(chunk)
+    if shape == "lines":
         # errors are placed by line inside; only opening can fail here
         try:
             yield from read_lines(chunk, name, convert, progress)
@@ -83,11 +84,12 @@ def read(
         return
     last = name
     try:
-        if chunk.format in _CSV_FORMATS:
+        if shape == "csv":
             nested = chunk.format == "posthog-csv"
             reader = read_csv(chunk, name, convert, progress, nested=nested)
         else:
-            reader = read_array(chunk, name, convert, progress)
+            prefix = "results.item" if shape == "results" else "item"
+            reader = read_array(chunk, name, convert, progress, prefix=prefix)
         for item in reader:
             last = item.source
             yield item
@@ -103,10 +105,13 @@ def _unreadable(error: Exception) -> str:
     return "compressed data is corrupt or cut short; reading stopped after this point"
 
 
-def _starts_array(chunk: Chunk) -> bool:
+def _container(chunk: Chunk) -> str:
+    """``lines``, ``array`` or ``results`` (see ``_sniff.container``)."""
+    if chunk.start != 0:
+        return "lines"  # only line files are split into ranges
     try:
         with open_bytes(chunk) as stream:
-            head = stream.read(4096)
-    except (EOFError, OSError, zlib.error, zipfile.BadZipFile):
-        return False  # the line reader reports it where it breaks
-    return head.removeprefix(b"\xef\xbb\xbf").lstrip()[:1] == b"["
+            head = read_head(stream, 64 << 10)
+    except (OSError, zipfile.BadZipFile):
+        return "lines"  # the line reader reports it where it breaks
+    return container(head)

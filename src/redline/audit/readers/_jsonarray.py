@@ -32,12 +32,19 @@ class _Blocks:
 
 
 def read_array(
-    chunk: Chunk, name: str, convert: Converter, progress: Progress | None
+    chunk: Chunk,
+    name: str,
+    convert: Converter,
+    progress: Progress | None,
+    *,
+    prefix: str = "item",
 ) -> Iterator[AuditRecord | Malformed]:
+    """Elements of the array at ``prefix`` (ijson's notation: ``item`` is a
+    top-level array, ``results.item`` the array under a top-level key)."""
     count = 0
     with open_bytes(chunk) as stream:
         source = _Blocks(blocks(stream, chunk, progress))
-        items = ijson.items(source, "item", use_float=True, buf_size=BLOCK)
+        items = ijson.items(source, prefix, use_float=True, buf_size=BLOCK)
         try:
             for obj in items:
                 yield convert(obj, f"{name}:[{count}]")

@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator, Sequence
 from typing import IO, Final, cast
 
-from redline.audit.readers._sniff import HEAD, UNKNOWN, detect
+from redline.audit.readers._sniff import HEAD, UNKNOWN, container, detect
 from redline.audit.readers._source import (
     BLOCK,
     GZIP_MAGIC,
@@ -29,7 +29,7 @@ from redline.errors import RedlineError
 DEFAULT_CHUNK_BYTES: Final = 64 << 20
 # Formats read line by line, which a byte range can split.
 SPLITTABLE: Final = frozenset(
-    {"mixpanel", "segment", "amplitude", "posthog-json", "jsonl"}
+    {"mixpanel", "segment", "amplitude", "posthog-json", "jsonl", "json"}
 )
 _GLOB_CHARS: Final = frozenset("*?[")
 
@@ -129,8 +129,8 @@ def _plan_file(path: str, forced: str | None, chunk_bytes: int) -> list[Chunk]:
     with open(path, "rb") as file:
         head = file.read(HEAD)
     fmt = forced or detect(head)
-    starts_array = head.lstrip()[:1] == b"["
-    if fmt in SPLITTABLE and not starts_array and size > chunk_bytes:
+    lines = container(head) == "lines"
+    if fmt in SPLITTABLE and lines and size > chunk_bytes:
         return _split(path, fmt, size, chunk_bytes)
     return [Chunk(path, fmt, size=size)]
 

@@ -60,14 +60,43 @@ def detect(head: bytes) -> str:
     if not text:
         return "jsonl"
     if text[:1] == b"[":
-        return _detect_array(text)
+        return _detect_array(text, "item")
     if text[:1] == b"{":
+        if container(text) == "results":
+            return _detect_array(text, "results.item")
         return _detect_lines(text)
     return _detect_csv(text)
 
 
-def _detect_array(text: bytes) -> str:
-    items = ijson.items(io.BytesIO(text), "item", use_float=True)
+def container(head: bytes) -> str:
+    """How JSON content holds its events: ``array``, ``results`` or ``lines``.
+
+    ``results`` is one object whose top-level ``results`` array holds the
+    events, as API pages and some JSON exports do (PostHog's events API);
+    it is told from JSON lines by a first line that is not a whole object.
+    """
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text[:1] == b"[":
+        return "array"
+    if text[:1] != b"{":
+        return "lines"
+    try:
+        orjson.loads(text.split(b"\n", 1)[0])
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        return "lines"
+    try:
+        for prefix, event, value in ijson.parse(io.BytesIO(text)):
+            if prefix == "" and event == "map_key" and value == "results":
+                return "results"
+    except ijson.JSONError:
+        pass
+    return "lines"
+
+
+def _detect_array(text: bytes, prefix: str) -> str:
+    items = ijson.items(io.BytesIO(text), prefix, use_float=True)
     try:
         first = next(items, None)
     except ijson.JSONError:
