@@ -230,3 +230,26 @@ def test_a_track_message_without_an_event_name_is_malformed() -> None:
     assert segment({"type": "track", "userId": "u"}, "s:9") == Malformed(
         "s:9", "no event name"
     )
+
+
+def test_json_cells_full_of_commas_do_not_confuse_the_delimiter(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "events.csv"
+    cell = '"{""$browser"": ""Chrome"", ""$os"": ""Mac"", ""list"": [1, 2, 3]}"'
+    path.write_text(f"event;distinct_id;properties\n$pageview;u-1;{cell}\n")
+
+    (record,) = _items(path)
+
+    assert isinstance(record, AuditRecord)
+    assert record.properties["list"] == [1, 2, 3]
+    assert record.distinct_id == "u-1"
+
+
+def test_binary_with_a_comma_is_not_taken_for_csv(tmp_path: Path) -> None:
+    path = tmp_path / "blob.bin"
+    path.write_bytes(b"\x7fELF\x02,\x01\x01\x00,\x00\n,,,\n")
+
+    (item,) = _items(path)
+
+    assert isinstance(item, Malformed)

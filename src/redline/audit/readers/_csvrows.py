@@ -41,13 +41,17 @@ class _BlockReader(io.RawIOBase):
         return size
 
 
-def dialect_of(head: str) -> type[csv.Dialect] | None:
-    """The delimiter and quoting of a CSV head, or None if it is not CSV."""
-    sample = "\n".join(head.splitlines()[:20])
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=_DELIMITERS)
-    except csv.Error:
-        return None
+def delimiter_of(head: str) -> str | None:
+    """The delimiter of a CSV head, or None if it does not look like CSV.
+
+    Judged on the header line alone, the most frequent of ``, TAB ; |``:
+    header names are plain, while data cells (PostHog writes whole JSON
+    objects into them) would mislead a sniffer that looks at quoting.
+    """
+    header = head.split("\n", 1)[0]
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else None
 
 
 def _nest(row: dict[str, Any], column: str, value: Any) -> None:
@@ -76,9 +80,10 @@ def read_csv(
     with open_bytes(chunk) as stream:
         raw = io.BufferedReader(_BlockReader(blocks(stream, chunk, progress)), 1 << 20)
         head = raw.peek(64 << 10)[: 64 << 10].decode("utf-8", "replace")
-        dialect = dialect_of(head.removeprefix("\ufeff")) or csv.excel
+        delimiter = delimiter_of(head.removeprefix("\ufeff")) or ","
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
-        yield from _rows(csv.reader(text, dialect), name, convert, nested=nested)
+        rows = csv.reader(text, delimiter=delimiter)
+        yield from _rows(rows, name, convert, nested=nested)
 
 
 def _rows(

@@ -16,7 +16,7 @@ import ijson  # type: ignore[import-untyped]
 import orjson
 
 from redline.audit.readers._convert import SEGMENT_TYPES
-from redline.audit.readers._csvrows import dialect_of
+from redline.audit.readers._csvrows import delimiter_of
 
 HEAD: Final = 64 << 10
 UNKNOWN: Final = "unknown"
@@ -116,13 +116,14 @@ def _detect_lines(text: bytes) -> str:
 
 
 def _detect_csv(text: bytes) -> str:
-    if b"\x00" in text.split(b"\n", 1)[0]:
-        return UNKNOWN  # a binary file: text formats never hold NUL
     sample = text.decode("utf-8", "replace")
-    dialect = dialect_of(sample)
-    if dialect is None:
+    first = sample.split("\n", 1)[0].rstrip("\r")
+    if "\ufffd" in first or any(ord(c) < 32 and c != "\t" for c in first):
+        return UNKNOWN  # binary: a header row is printable text
+    delimiter = delimiter_of(sample)
+    if delimiter is None:
         return UNKNOWN
-    header = next(csv.reader(io.StringIO(sample), dialect), [])
+    header = next(csv.reader(io.StringIO(sample), delimiter=delimiter), [])
     columns = {column.removeprefix("*.") for column in header}
     if "event" in columns and (
         "distinct_id" in columns
