@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -140,3 +141,12 @@ def test_lines_forced_as_json_are_still_read_and_split(tmp_path: Path) -> None:
     items = [item for chunk in chunks for item in read(chunk)]
     assert len(items) == 4000
     assert all(isinstance(i, AuditRecord) and i.event == "viewed" for i in items)
+
+
+def test_pipes_in_a_directory_are_left_out(tmp_path: Path) -> None:
+    (tmp_path / "a.jsonl").write_bytes(MIXPANEL)
+    os.mkfifo(tmp_path / "b.pipe")
+
+    chunks = plan([str(tmp_path)])
+
+    assert [Path(c.path).name for c in chunks] == ["a.jsonl"]

@@ -86,8 +86,10 @@ def _walk(root: str) -> Iterator[str]:
     for directory, subdirectories, names in os.walk(root):
         subdirectories[:] = sorted(d for d in subdirectories if not d.startswith("."))
         for name in sorted(names):
-            if not name.startswith("."):
-                yield os.path.join(directory, name)
+            path = os.path.join(directory, name)
+            # regular files only: a pipe or socket in the tree would block
+            if not name.startswith(".") and os.path.isfile(path):
+                yield path
 
 
 def plan(
@@ -108,7 +110,14 @@ def plan(
         )
     chunks: list[Chunk] = []
     for path in expand(paths):
-        chunks.extend(_plan_file(path, format, chunk_bytes))
+        try:
+            chunks.extend(_plan_file(path, format, chunk_bytes))
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ExportInputError(
+                f"{path}: cannot be read ({reason}) "
+                "(fix: check its permissions, or leave it out of the paths)"
+            ) from None
     return chunks
 
 
