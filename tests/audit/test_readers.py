@@ -186,3 +186,17 @@ def test_times_in_iso_form_become_unix_seconds(datasets: dict[str, Truth]) -> No
     assert first.time == START
     stamp = first.properties["timestamp"]
     assert datetime.fromisoformat(stamp).timestamp() == START
+
+
+def test_the_public_surface_of_the_readers() -> None:
+    from redline.audit import readers
+
+    assert sorted(readers.__all__) == [
+        "DEFAULT_CHUNK_BYTES",
+        "FORMATS",
+        "ExportInputError",
+        "expand",
+        "plan",
+        "read",
+        "total_bytes",
+    ]

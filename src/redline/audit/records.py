@@ -8,8 +8,10 @@ them is this module plus three functions in ``redline.audit.readers``:
   detects each file's format from its content (through gzip and zip) unless
   ``format`` forces one, and splits large plain line-oriented files into
   byte ranges that end on line boundaries;
-- ``read(chunk) -> Iterator[AuditRecord | Malformed]``: reads one chunk on its
-  own, so a worker process can take any chunk without shared state;
+- ``read(chunk, progress=None) -> Iterator[AuditRecord | Malformed]``: reads
+  one chunk on its own, so a worker process can take any chunk without shared
+  state; ``progress`` (optional) is called with on-disk byte counts as they
+  are consumed, adding up to ``chunk.size``;
 - ``total_bytes(chunks) -> int``: the on-disk bytes the chunks cover, for a
   progress bar (each chunk reports its own share through ``Chunk.size``).
 
@@ -77,8 +79,10 @@ class AuditRecord:
     (Segment ``identify``, ``page``, ``screen``, ``group``, ``alias``).
     ``time`` is unix seconds as a float, converted from milliseconds or ISO
     8601 where the vendor uses those; ``None`` when absent or unreadable.
-    ``source`` names the file (and zip member) and line or CSV row:
-    ``"export.jsonl.gz:123"``, ``"export.zip!day1.json.gz:7"``.
+    ``source`` names the file (and zip member) and the line (for CSV, the
+    line where the row starts; for a JSON array, the element's index):
+    ``"export.jsonl.gz:123"``, ``"export.zip!day1.json.gz:7"``,
+    ``"events.json:[17]"``.
     """
 
     event: str
