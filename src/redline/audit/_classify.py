@@ -25,7 +25,7 @@ from ..detect import EntityType, Scanner, Span, default_scanner, redact
 USER_AGENT = "USER_AGENT"
 FREE_TEXT = "FREE_TEXT"
 
-_CACHE_SIZE = 200_000
+_CACHE_SIZE = 300_000
 _NAME_CACHE_SIZE = 50_000
 _MAX_DEPTH = 16
 _SHAPE_LENGTH = 48
@@ -41,7 +41,7 @@ _USER_AGENT = re.compile(
 )
 # free text: five or more words (tokens with a letter); version strings,
 # generalised user agents ("Chrome 120 / Windows") and labels are not
-_WORD = re.compile(r"\S*[^\W\d_]\S*")
+_LETTER = re.compile(r"[^\W\d_]")
 _FREE_TEXT_WORDS = 5
 
 
@@ -54,6 +54,8 @@ class Verdict(NamedTuple):
 
 
 NOTHING = Verdict((), False)
+_AGENT = Verdict((USER_AGENT,), False)
+_TEXT = Verdict((FREE_TEXT,), False)
 
 
 class Classifier:
@@ -64,12 +66,15 @@ class Classifier:
         self._values: dict[Any, Verdict] = {}
         self._names: dict[str, tuple[str, tuple[str, ...]]] = {}
 
-    def value(self, value: Any) -> Verdict:
-        """The verdict on a property value of any JSON type."""
+    def value(self, value: Any, *, remember: bool = True) -> Verdict:
+        """The verdict on a property value of any JSON type; ``remember``
+        says whether to cache it (not worth it for ids seen once)."""
         if isinstance(value, str):
             cached = self._values.get(value)
             if cached is None:
-                cached = self._remember(value, self._text(value))
+                cached = self._text(value)
+                if remember:
+                    self._remember(value, cached)
             return cached
         if value is None or isinstance(value, bool | float):
             return NOTHING
@@ -121,11 +126,13 @@ class Classifier:
         if len(text) <= 36 and _SDK_ID.fullmatch(text) and not _DIGIT_RUN.search(text):
             return NOTHING
         spans = self.scanner.scan(text)
+        if not spans:  # the common case, kept cheap
+            if ("(" in text or "/" in text) and _USER_AGENT.search(text):
+                return _AGENT
+            return _TEXT if _is_free_text(text) else NOTHING
         kinds = {span.type.value for span in spans}
         whole = len(spans) == 1 and _covers(spans[0], text)
-        if not spans and _USER_AGENT.search(text):
-            kinds.add(USER_AGENT)
-        elif _is_free_text(text) and not whole:
+        if not whole and _is_free_text(text):
             kinds.add(FREE_TEXT)
         return Verdict(tuple(sorted(kinds)), whole)
 
@@ -157,9 +164,18 @@ def _covers(span: Span, text: str) -> bool:
 
 
 def _is_free_text(text: str) -> bool:
-    if text.startswith(("http://", "https://")):
+    # most values hold no spaces at all: decide those without a regex
+    if text.count(" ") < _FREE_TEXT_WORDS - 1 or text.startswith(
+        ("http://", "https://")
+    ):
         return False
-    return len(_WORD.findall(text, 0, 400)) >= _FREE_TEXT_WORDS
+    words = 0
+    for token in text[:400].split():
+        if _LETTER.search(token):
+            words += 1
+            if words >= _FREE_TEXT_WORDS:
+                return True
+    return False
 
 
 def _shape_text(text: str, spans: list[Span]) -> str:

@@ -17,12 +17,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
 
-from ._classify import USER_AGENT, Classifier
+from ._classify import NOTHING, USER_AGENT, Classifier, Verdict
 from ._sketch import DEFAULT_CAP, Distinct, People
 from .records import AuditRecord, Malformed
 
@@ -30,6 +30,7 @@ __all__ = ["EVENT_NAME", "EventStats", "Finding", "Partial", "Property"]
 
 MAX_SHAPES = 3  # example shapes kept per property
 MAX_MALFORMED = 100  # malformed lines listed by file:line (all are counted)
+_BATCH = 4_096  # records folded column by column at once
 _SHAPE_TRIES = 32  # values shaped per property and partial, looking for variety
 _ID_CACHE_SIZE = 100_000
 _HOUR = 3600.0
@@ -154,11 +155,17 @@ class Partial:
     ) -> None:
         """Add records to this partial."""
         ids: dict[str, int] = {}
+        batch: list[AuditRecord] = []
         for record in records:
             if isinstance(record, Malformed):
                 self.add_malformed(record)
-            else:
-                self.add(record, classifier, ids)
+                continue
+            batch.append(record)
+            if len(batch) == _BATCH:
+                self.add_batch(batch, classifier, ids)
+                batch = []
+        if batch:
+            self.add_batch(batch, classifier, ids)
 
     def merge(self, other: Partial) -> None:
         """Add another partial's counts to this one (same key)."""
@@ -196,69 +203,148 @@ class Partial:
         self, record: AuditRecord, classifier: Classifier, ids: dict[str, int]
     ) -> None:
         """Fold one record; ``ids`` caches digests of distinct ids."""
-        self.events += 1
-        when = record.time
-        if when is None:
-            self.without_time += 1
-        else:
-            self.first = _min(self.first, when)
-            self.last = _max(self.last, when)
+        self.add_batch([record], classifier, ids)
 
+    def add_batch(
+        self, records: list[AuditRecord], classifier: Classifier, ids: dict[str, int]
+    ) -> None:
+        """Fold records column by column: values are grouped per event and
+        property first, so each distinct value of a batch is classified and
+        sketched once, and only values with findings are walked again to
+        count their events, people and times."""
+        people = [self._person(record.distinct_id, ids) for record in records]
+        times = [record.time for record in records]
+        known = [t for t in times if t is not None]
+        self.events += len(records)
+        self.without_time += len(times) - len(known)
+        if known:
+            self.first = _min(self.first, min(known))
+            self.last = _max(self.last, max(known))
+
+        # records with the same name and keys (one template of the app's
+        # code) are transposed into columns at once
+        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for index, record in enumerate(records):
+            shape = (record.event, tuple(record.properties))
+            rows = groups.get(shape)
+            if rows is None:
+                rows = groups[shape] = []
+            rows.append(index)
+        by_name: dict[str, list[int]] = {}
+        for (name, _), rows in groups.items():
+            by_name.setdefault(name, []).extend(rows)
+
+        found: dict[int, set[str]] = {}
         name_of = classifier.name
-        name, name_kinds = name_of(record.event)
-        stats = self.by_event.get(name)
-        if stats is None:
-            stats = self.by_event[name] = EventStats()
-        stats.events += 1
-        if when is not None:
-            stats.first = _min(stats.first, when)
-            stats.last = _max(stats.last, when)
+        for name, rows in by_name.items():
+            shown, name_kinds = name_of(name)
+            stats = self.by_event.get(shown)
+            if stats is None:
+                stats = self.by_event[shown] = EventStats()
+            stats.events += len(rows)
+            stamps = [times[i] for i in rows if times[i] is not None]
+            if stamps:
+                stats.first = _min(stats.first, min(stamps))  # type: ignore[type-var]
+                stats.last = _max(stats.last, max(stamps))  # type: ignore[type-var]
+            if name_kinds:
+                prop = stats.properties.get(EVENT_NAME)
+                if prop is None:
+                    prop = stats.properties[EVENT_NAME] = Property()
+                prop.events += len(rows)
+                prop.types["string"] += len(rows)
+                for index in rows:
+                    prop.flagged += 1
+                    self._found(
+                        prop,
+                        name_kinds,
+                        False,
+                        people[index],
+                        times[index],
+                        found,
+                        index,
+                    )
 
-        found: set[str] = set()
-        person = self._person(record.distinct_id, ids)
-        properties = stats.properties
-        if name_kinds:
-            prop = properties.get(EVENT_NAME)
-            if prop is None:
-                prop = properties[EVENT_NAME] = Property()
-            prop.events += 1
-            prop.types["string"] += 1
-            prop.flagged += 1
-            self._found(prop, name_kinds, False, person, when, found)
+        for (name, keys), rows in groups.items():
+            stats = self.by_event[name_of(name)[0]]
+            columns = zip(*(records[i].properties.values() for i in rows), strict=True)
+            for key, values in zip(keys, columns, strict=True):
+                shown, key_kinds = name_of(key)
+                prop = stats.properties.get(shown)
+                if prop is None:
+                    prop = stats.properties[shown] = Property()
+                self._column(
+                    prop, values, rows, key_kinds, classifier, people, times, found
+                )
 
-        value_of = classifier.value
-        for key, value in record.properties.items():
-            shown, key_kinds = name_of(key)
-            prop = properties.get(shown)
-            if prop is None:
-                prop = properties[shown] = Property()
-            prop.events += 1
-            prop.types[_TYPE_NAMES.get(type(value), "other")] += 1
-            _distinct(prop.distinct, value)
-            verdict = value_of(value)
-            if not verdict.kinds and prop.tries < _SHAPE_TRIES:
-                prop.tries += 1
-                shape = classifier.shape(value)
-                if shape not in prop.shapes and len(prop.shapes) < MAX_SHAPES:
-                    prop.shapes.append(shape)
-            kinds = verdict.kinds + key_kinds if key_kinds else verdict.kinds
-            if kinds:
-                prop.flagged += 1
-                self._found(prop, kinds, verdict.whole, person, when, found)
-
-        if found:
+        for index, kinds in found.items():
+            person, when = people[index], times[index]
             self.events_with_findings += 1
             if person is not None:
                 self.people.add(person)
-                if not found <= QUASI_IDENTIFIERS:
+                if not kinds <= QUASI_IDENTIFIERS:
                     self.people_personal.add(person)
             hour = int(when // _HOUR) if when is not None else None
-            for kind in found:
+            for kind in kinds:
                 self.kind_events[kind] += 1
                 if person is not None:
                     self._kind_people(kind).add(person)
                 if hour is not None:
                     self.timeline[hour, kind] += 1
+
+    def _column(
+        self,
+        prop: Property,
+        values: Sequence[Any],
+        rows: list[int],
+        key_kinds: tuple[str, ...],
+        classifier: Classifier,
+        people: list[int | None],
+        times: list[float | None],
+        found: dict[int, set[str]],
+    ) -> None:
+        prop.events += len(values)
+        for kind, count in Counter(map(type, values)).items():
+            prop.types[_TYPE_NAMES.get(kind, "other")] += count
+        try:
+            keys = values
+            counts = Counter(values)
+        except TypeError:  # lists and objects: count them by their JSON text
+            keys = [_key(value) for value in values]
+            counts = Counter(keys)
+            originals = dict(zip(keys, values, strict=True))
+        else:
+            originals = {}
+        # values of a property that is mostly distinct so far (insert ids,
+        # times) would only churn the verdict cache
+        remember = prop.distinct.estimate() * 2 <= prop.events
+        flagged: dict[Any, Verdict] = {}
+        for unique in counts:
+            value = originals[unique] if originals else unique
+            _distinct(prop.distinct, value)
+            verdict = classifier.value(value, remember=remember)
+            if verdict.kinds:
+                flagged[unique] = verdict
+            elif prop.tries < _SHAPE_TRIES:
+                prop.tries += 1
+                shape = classifier.shape(value)
+                if shape not in prop.shapes and len(prop.shapes) < MAX_SHAPES:
+                    prop.shapes.append(shape)
+        if not flagged and not key_kinds:
+            return
+        for unique, index in zip(keys, rows, strict=True):
+            verdict = flagged.get(unique, NOTHING)
+            kinds = verdict.kinds + key_kinds if key_kinds else verdict.kinds
+            if kinds:
+                prop.flagged += 1
+                self._found(
+                    prop,
+                    kinds,
+                    verdict.whole,
+                    people[index],
+                    times[index],
+                    found,
+                    index,
+                )
 
     def _found(
         self,
@@ -267,8 +353,12 @@ class Partial:
         whole: bool,
         person: int | None,
         when: float | None,
-        found: set[str],
+        found: dict[int, set[str]],
+        index: int,
     ) -> None:
+        marks = found.get(index)
+        if marks is None:
+            marks = found[index] = set()
         for kind in kinds:
             finding = prop.findings.get(kind)
             if finding is None:
@@ -282,7 +372,7 @@ class Partial:
             if when is not None:
                 finding.first = _min(finding.first, when)
                 finding.last = _max(finding.last, when)
-            found.add(kind)
+            marks.add(kind)
 
     def _kind_people(self, kind: str) -> People:
         people = self.kind_people.get(kind)
@@ -307,9 +397,19 @@ class Partial:
         return digest
 
 
+def _key(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            return repr(value)
+    return value
+
+
 def _distinct(sketch: Distinct, value: Any) -> None:
-    if isinstance(value, str | float):
-        sketch.add(value)
+    kind = type(value)
+    if kind is str or kind is float:
+        sketch.sketch.update(value)
     elif isinstance(value, bool) or value is None:
         sketch.add(repr(value))
     elif isinstance(value, int):

@@ -31,7 +31,8 @@ __all__ = ["Analysis", "Progress", "analyse", "analyse_chunks"]
 Reader = Callable[
     [Chunk, Callable[[int], None] | None], Iterable[AuditRecord | Malformed]
 ]
-_TICK = 2_000  # records between progress messages from a worker
+# records folded at once (and between progress messages from a worker)
+_BATCH = 4_096
 
 
 @dataclasses.dataclass(slots=True)
@@ -209,19 +210,24 @@ def _fold(
         consumed[0] += size
 
     seen = reported = 0
+    batch: list[AuditRecord] = []
     try:
         for record in reader(chunk, count):
+            seen += 1
             if isinstance(record, Malformed):
                 part.add_malformed(record)
-            else:
-                part.add(record, classifier, ids)
-            seen += 1
-            if seen == _TICK:
+                continue
+            batch.append(record)
+            if len(batch) == _BATCH:
+                part.add_batch(batch, classifier, ids)
+                batch = []
                 yield consumed[0] - reported, seen
                 reported, seen = consumed[0], 0
     except OSError as exc:
         reason = f"could not be read ({type(exc).__name__})"
         part.add_malformed(Malformed(source=_where(chunk), reason=reason))
+    if batch:
+        part.add_batch(batch, classifier, ids)
     # whatever the reader did not report counts as read once the chunk is done
     yield chunk.size - reported, seen
 
