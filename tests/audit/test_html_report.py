@@ -51,8 +51,6 @@ def test_html_report_shows_its_sections_in_chromium(tmp_path: Path) -> None:
         [
             "audit",
             str(truth["mixpanel"].root),
-            "--format",
-            "mixpanel",
             "--workers",
             "1",
             "--html",

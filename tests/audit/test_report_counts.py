@@ -24,7 +24,7 @@ def truths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Truth]:
 @pytest.fixture(scope="module")
 def reports(truths: dict[str, Truth]) -> dict[str, dict]:
     return {
-        fmt: build_report(analyse([str(truth.root)], format=fmt, workers=2))
+        fmt: build_report(analyse([str(truth.root)], workers=2))
         for fmt, truth in truths.items()
     }
 

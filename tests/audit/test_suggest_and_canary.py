@@ -30,8 +30,6 @@ def _audit(
         [
             "audit",
             *paths,
-            "--format",
-            "mixpanel",
             "--workers",
             "2",
             "--json",

@@ -71,6 +71,7 @@ class People:
 
     @property
     def exact(self) -> bool:
+        self._flush()
         return self._sketch is None
 
     def add(self, digest: int) -> None:
@@ -78,7 +79,7 @@ class People:
             self._sketch.add(digest)
             return
         self._pending.add(digest)
-        if len(self._pending) >= _FLUSH:
+        if len(self._pending) >= _FLUSH or len(self._pending) > self._cap:
             self._flush()
 
     def merge(self, other: People) -> None:
