@@ -77,6 +77,13 @@ def audit(
     except RedlineError as exc:
         click.echo(f"redline: {exc}", err=True)
         sys.exit(exc.exit_code)
+    if analysis.files == 0:
+        click.echo(
+            f"redline: no files found in {' '.join(paths)} "
+            "(fix: pass export files, a directory holding them, or a glob)",
+            err=True,
+        )
+        sys.exit(2)
     report = build_report(analysis)
 
     render_summary(report, Console())
