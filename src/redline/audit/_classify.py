@@ -228,9 +228,9 @@ def _masked(kind: EntityType, value: str) -> str:
         return "<IPv6>" if ":" in value else "<IPv4>"
     if kind is EntityType.API_KEY:
         prefix = re.match(r"[A-Za-z]{1,8}[-_]", value)
-        return f"{prefix.group() if prefix else ''}***({len(value)} chars)"
+        return f"{prefix.group() if prefix else ''}*** ({len(value)} chars)"
     if kind is EntityType.JWT:
-        return f"eyJ***.***.***({len(value)} chars)"
+        return "eyJ***.***.***"
     return f"[{kind.value}]"
 
 

@@ -324,7 +324,7 @@ class Partial:
             verdict = classifier.value(value, remember=remember)
             if verdict.kinds:
                 flagged[unique] = verdict
-            elif prop.tries < _SHAPE_TRIES:
+            if prop.tries < _SHAPE_TRIES:
                 prop.tries += 1
                 shape = classifier.shape(value)
                 if shape not in prop.shapes and len(prop.shapes) < MAX_SHAPES:
