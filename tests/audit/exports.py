@@ -41,16 +41,8 @@ from typing import Any
 
 import orjson
 
-FORMATS = (
-    "mixpanel",
-    "posthog-csv",
-    "posthog-json",
-    "segment",
-    "amplitude",
-    "json",
-    "jsonl",
-    "csv",
-)
+from redline.audit.records import FORMATS
+
 START = 1_714_550_400  # 2024-05-01T08:00:00Z
 EMAIL_ID_SHARE = 0.1
 _DIGIT_RUN = re.compile(r"\d{7}")  # people whose distinct id is their email address

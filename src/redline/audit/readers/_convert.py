@@ -87,17 +87,42 @@ def mixpanel(obj: Any, source: str) -> AuditRecord | Malformed:
     return _mixpanel_other(obj, source)
 
 
-def _mixpanel_other(obj: Any, source: str) -> AuditRecord | Malformed:
+def _parts(
+    obj: Any,
+    event_key: str,
+    properties_key: str,
+    *,
+    kinds: frozenset[str] = frozenset(),
+    decode: bool = False,
+) -> tuple[str, dict[str, Any]] | str:
+    """The event name and the properties object, or why there are none.
+
+    A message without a name is named by its ``type`` when that is one of
+    ``kinds``; ``decode`` accepts properties held as JSON text.
+    """
     if type(obj) is not dict:
-        return Malformed(source, NOT_OBJECT)
-    event = obj.get("event")
+        return NOT_OBJECT
+    event = obj.get(event_key)
     if type(event) is not str or not event:
-        return Malformed(source, NO_EVENT)
-    properties = obj.get("properties")
-    if properties is None:
-        properties = {}
-    elif type(properties) is not dict:
-        return Malformed(source, BAD_PROPERTIES)
+        kind = obj.get("type")
+        if kind not in kinds:
+            return NO_EVENT
+        event = kind
+    raw = obj.get(properties_key)
+    if decode:
+        raw = _maybe_json(raw)
+    if raw is None or raw == "":
+        raw = {}
+    if type(raw) is not dict:
+        return BAD_PROPERTIES
+    return event, raw
+
+
+def _mixpanel_other(obj: Any, source: str) -> AuditRecord | Malformed:
+    parts = _parts(obj, "event", "properties")
+    if isinstance(parts, str):
+        return Malformed(source, parts)
+    event, properties = parts
     if len(obj) > 2:
         properties = dict(properties)
         _merge(properties, obj, _MIXPANEL_SKIP, "mixpanel")
@@ -128,16 +153,10 @@ def _maybe_json(value: Any) -> Any:
 
 
 def posthog(obj: Any, source: str) -> AuditRecord | Malformed:
-    if type(obj) is not dict:
-        return Malformed(source, NOT_OBJECT)
-    event = obj.get("event")
-    if type(event) is not str or not event:
-        return Malformed(source, NO_EVENT)
-    raw = _maybe_json(obj.get("properties"))
-    if raw is None or raw == "":
-        raw = {}
-    if type(raw) is not dict:
-        return Malformed(source, BAD_PROPERTIES)
+    parts = _parts(obj, "event", "properties", decode=True)
+    if isinstance(parts, str):
+        return Malformed(source, parts)
+    event, raw = parts
     properties = dict(raw)
     extra = {
         key: _maybe_json(value) if key in _POSTHOG_JSON_COLUMNS else value
@@ -152,22 +171,15 @@ def posthog(obj: Any, source: str) -> AuditRecord | Malformed:
 
 
 _SEGMENT_SKIP: Final = frozenset({"event", "properties"})
+# a track call must carry its event name; the other kinds are named by kind
+_SEGMENT_NAMED_BY_KIND: Final = SEGMENT_TYPES - {"track"}
 
 
 def segment(obj: Any, source: str) -> AuditRecord | Malformed:
-    if type(obj) is not dict:
-        return Malformed(source, NOT_OBJECT)
-    kind = obj.get("type")
-    event = obj.get("event")
-    if type(event) is not str or not event:
-        if kind not in SEGMENT_TYPES or kind == "track":
-            return Malformed(source, NO_EVENT)
-        event = kind
-    raw = obj.get("properties")
-    if raw is None:
-        raw = {}
-    elif type(raw) is not dict:
-        return Malformed(source, BAD_PROPERTIES)
+    parts = _parts(obj, "event", "properties", kinds=_SEGMENT_NAMED_BY_KIND)
+    if isinstance(parts, str):
+        return Malformed(source, parts)
+    event, raw = parts
     properties = dict(raw)
     _merge(properties, obj, _SEGMENT_SKIP, "segment")
     distinct = _identity(obj.get("userId")) or _identity(obj.get("anonymousId"))
@@ -179,16 +191,10 @@ _AMPLITUDE_SKIP: Final = frozenset({"event_type", "event_properties"})
 
 
 def amplitude(obj: Any, source: str) -> AuditRecord | Malformed:
-    if type(obj) is not dict:
-        return Malformed(source, NOT_OBJECT)
-    event = obj.get("event_type")
-    if type(event) is not str or not event:
-        return Malformed(source, NO_EVENT)
-    raw = obj.get("event_properties")
-    if raw is None:
-        raw = {}
-    elif type(raw) is not dict:
-        return Malformed(source, BAD_PROPERTIES)
+    parts = _parts(obj, "event_type", "event_properties")
+    if isinstance(parts, str):
+        return Malformed(source, parts)
+    event, raw = parts
     properties = dict(raw)
     _merge(properties, obj, _AMPLITUDE_SKIP, "amplitude")
     distinct = _identity(obj.get("user_id")) or _identity(obj.get("device_id"))
