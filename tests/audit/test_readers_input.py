@@ -253,3 +253,13 @@ def test_binary_with_a_comma_is_not_taken_for_csv(tmp_path: Path) -> None:
     (item,) = _items(path)
 
     assert isinstance(item, Malformed)
+
+
+def test_concatenated_gzip_members_are_read_one_after_another(tmp_path: Path) -> None:
+    path = tmp_path / "part-0000.gz"
+    path.write_bytes(gzip.compress(GOOD * 2) + gzip.compress(GOOD * 3) + b"\x00" * 16)
+
+    items = _items(path)
+
+    assert [i.source for i in items] == [f"{path}:{n}" for n in range(1, 6)]
+    assert all(isinstance(i, AuditRecord) for i in items)
