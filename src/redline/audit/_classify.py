@@ -26,6 +26,7 @@ USER_AGENT = "USER_AGENT"
 FREE_TEXT = "FREE_TEXT"
 
 _CACHE_SIZE = 300_000
+_SEEN_SIZE = 500_000
 _NAME_CACHE_SIZE = 50_000
 _MAX_DEPTH = 16
 _SHAPE_LENGTH = 48
@@ -64,17 +65,26 @@ class Classifier:
     def __init__(self, scanner: Scanner | None = None) -> None:
         self.scanner = scanner or default_scanner()
         self._values: dict[Any, Verdict] = {}
+        self._seen: set[int] = set()  # hashes of strings seen once
         self._names: dict[str, tuple[str, tuple[str, ...]]] = {}
 
-    def value(self, value: Any, *, remember: bool = True) -> Verdict:
-        """The verdict on a property value of any JSON type; ``remember``
-        says whether to cache it (not worth it for ids seen once)."""
+    def value(self, value: Any) -> Verdict:
+        """The verdict on a property value of any JSON type.
+
+        A string's verdict is cached the second time the string is seen, so
+        values seen once (insert ids, timestamps) do not push out the ones
+        that repeat (distinct ids, plans, countries)."""
         if isinstance(value, str):
             cached = self._values.get(value)
             if cached is None:
                 cached = self._text(value)
-                if remember:
+                digest = hash(value)
+                if digest in self._seen:
                     self._remember(value, cached)
+                else:
+                    if len(self._seen) >= _SEEN_SIZE:
+                        self._seen.clear()
+                    self._seen.add(digest)
             return cached
         if value is None or isinstance(value, bool | float):
             return NOTHING

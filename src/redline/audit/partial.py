@@ -314,14 +314,11 @@ class Partial:
             originals = dict(zip(keys, values, strict=True))
         else:
             originals = {}
-        # values of a property that is mostly distinct so far (insert ids,
-        # times) would only churn the verdict cache
-        remember = prop.distinct.estimate() * 2 <= prop.events
         flagged: dict[Any, Verdict] = {}
         for unique in counts:
             value = originals[unique] if originals else unique
             _distinct(prop.distinct, value)
-            verdict = classifier.value(value, remember=remember)
+            verdict = classifier.value(value)
             if verdict.kinds:
                 flagged[unique] = verdict
             if prop.tries < _SHAPE_TRIES:
