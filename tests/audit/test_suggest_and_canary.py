@@ -10,9 +10,11 @@ import orjson
 import pytest
 from click.testing import CliRunner
 
+from redline.audit.run import analyse
+from redline.audit.suggest import suggest_policy
 from redline.cli import main
 
-from .exports import Truth, write_exports
+from .exports import FORMATS, Truth, write_exports
 
 
 @pytest.fixture(scope="module")
@@ -107,3 +109,16 @@ def _examples(report: dict) -> list[str]:
     return [
         s for e in report["inventory"] for p in e["properties"] for s in p["examples"]
     ]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_suggested_policy_of_every_format_passes_policy_check(
+    tmp_path: Path, fmt: str
+) -> None:
+    truth = write_exports(tmp_path / "in", count=200, people=40, formats=[fmt])[fmt]
+    analysis = analyse([str(truth.root)], workers=1)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(suggest_policy(analysis.partial))
+    result = CliRunner().invoke(main, ["policy", "check", str(policy)])
+    assert result.exit_code == 0, result.output
+    assert not any(value in policy.read_text() for value in truth.planted)
