@@ -116,3 +116,32 @@ def test_nested_values_and_event_names_are_scanned() -> None:
     assert ("x", "[EMAIL]", "EMAIL") in rows
     assert ("Signed Up", "note", "PHONE") in rows
     assert report["events"]["without_time"] == 2
+
+
+def test_names_past_the_bounds_are_counted_together(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from redline.audit import partial as module
+    from redline.audit.suggest import suggest_policy
+
+    monkeypatch.setattr(module, "MAX_EVENTS", 5)
+    monkeypatch.setattr(module, "MAX_PROPERTIES", 8)
+    records = [
+        AuditRecord(f"event{i % 9}", f"u{i}", None, {f"key{i % 30}": i, "k": 1}, "f")
+        for i in range(300)
+    ]
+    parts = []
+    for piece in (records[:150], records[150:]):
+        part = Partial(key=KEY)
+        part.fold(piece, Classifier())
+        parts.append(part)
+    parts[0].merge(parts[1])
+    merged = parts[0]
+
+    assert len(merged.by_event) <= 6 and module.OTHER_EVENTS in merged.by_event
+    assert sum(stats.events for stats in merged.by_event.values()) == 300
+    for stats in merged.by_event.values():
+        assert len(stats.properties) <= 9
+    assert any(
+        module.OTHER_PROPERTIES in s.properties for s in merged.by_event.values()
+    )
+    policy = suggest_policy(merged)
+    assert "(other" not in policy

@@ -26,7 +26,16 @@ from ._classify import NOTHING, USER_AGENT, Classifier, Verdict
 from ._sketch import DEFAULT_CAP, Distinct, People
 from .records import AuditRecord, Malformed
 
-__all__ = ["EVENT_NAME", "EventStats", "Finding", "Partial", "Property"]
+__all__ = [
+    "EVENT_NAME",
+    "OTHER_EVENTS",
+    "OTHER_PROPERTIES",
+    "PSEUDO_NAMES",
+    "EventStats",
+    "Finding",
+    "Partial",
+    "Property",
+]
 
 MAX_SHAPES = 3  # example shapes kept per property
 MAX_MALFORMED = 100  # malformed lines listed by file:line (all are counted)
@@ -49,6 +58,13 @@ QUASI_IDENTIFIERS = frozenset({"IP_ADDRESS", USER_AGENT})
 # the pseudo property that carries findings in event names (the event is
 # listed under its name with the detected spans redacted)
 EVENT_NAME = "(event name)"
+# names are client data: past these bounds new event names and properties
+# are counted together under these pseudo names, so memory stays bounded
+MAX_EVENTS = 2_000
+MAX_PROPERTIES = 1_000
+OTHER_EVENTS = "(other events)"
+OTHER_PROPERTIES = "(other properties)"
+PSEUDO_NAMES = frozenset({EVENT_NAME, OTHER_EVENTS, OTHER_PROPERTIES})
 
 
 @dataclasses.dataclass(slots=True)
@@ -115,10 +131,24 @@ class EventStats:
         self.last = _max(self.last, other.last)
         for name, prop in other.properties.items():
             mine = self.properties.get(name)
+            if mine is None and len(self.properties) >= MAX_PROPERTIES:
+                mine = self.property(OTHER_PROPERTIES)
             if mine is None:
                 self.properties[name] = prop
             else:
                 mine.merge(prop)
+
+    def property(self, name: str) -> Property:
+        """The stats of ``name``, new ones past the bound going to
+        ``OTHER_PROPERTIES``."""
+        prop = self.properties.get(name)
+        if prop is None:
+            if len(self.properties) >= MAX_PROPERTIES:
+                name = OTHER_PROPERTIES
+                prop = self.properties.get(name)
+            if prop is None:
+                prop = self.properties[name] = Property()
+        return prop
 
 
 @dataclasses.dataclass(slots=True)
@@ -181,6 +211,8 @@ class Partial:
         self.malformed_examples.extend(other.malformed_examples[: max(room, 0)])
         for name, stats in other.by_event.items():
             mine = self.by_event.get(name)
+            if mine is None and len(self.by_event) >= MAX_EVENTS:
+                mine = self._event(OTHER_EVENTS)
             if mine is None:
                 self.by_event[name] = stats
             else:
@@ -236,20 +268,17 @@ class Partial:
 
         found: dict[int, set[str]] = {}
         name_of = classifier.name
+        event_of: dict[str, EventStats] = {}
         for name, rows in by_name.items():
             shown, name_kinds = name_of(name)
-            stats = self.by_event.get(shown)
-            if stats is None:
-                stats = self.by_event[shown] = EventStats()
+            stats = event_of[name] = self._event(shown)
             stats.events += len(rows)
             stamps = [times[i] for i in rows if times[i] is not None]
             if stamps:
                 stats.first = _min(stats.first, min(stamps))  # type: ignore[type-var]
                 stats.last = _max(stats.last, max(stamps))  # type: ignore[type-var]
             if name_kinds:
-                prop = stats.properties.get(EVENT_NAME)
-                if prop is None:
-                    prop = stats.properties[EVENT_NAME] = Property()
+                prop = stats.property(EVENT_NAME)
                 prop.events += len(rows)
                 prop.types["string"] += len(rows)
                 for index in rows:
@@ -265,13 +294,11 @@ class Partial:
                     )
 
         for (name, keys), rows in groups.items():
-            stats = self.by_event[name_of(name)[0]]
+            stats = event_of[name]
             columns = zip(*(records[i].properties.values() for i in rows), strict=True)
             for key, values in zip(keys, columns, strict=True):
                 shown, key_kinds = name_of(key)
-                prop = stats.properties.get(shown)
-                if prop is None:
-                    prop = stats.properties[shown] = Property()
+                prop = stats.properties.get(shown) or stats.property(shown)
                 self._column(
                     prop, values, rows, key_kinds, classifier, people, times, found
                 )
@@ -370,6 +397,16 @@ class Partial:
                 finding.first = _min(finding.first, when)
                 finding.last = _max(finding.last, when)
             marks.add(kind)
+
+    def _event(self, name: str) -> EventStats:
+        stats = self.by_event.get(name)
+        if stats is None:
+            if len(self.by_event) >= MAX_EVENTS:
+                name = OTHER_EVENTS
+                stats = self.by_event.get(name)
+            if stats is None:
+                stats = self.by_event[name] = EventStats()
+        return stats
 
     def _kind_people(self, kind: str) -> People:
         people = self.kind_people.get(kind)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from .partial import EVENT_NAME, Partial, Property
+from .partial import PSEUDO_NAMES, Partial, Property
 
 __all__ = ["action_for", "suggest_policy"]
 
@@ -71,14 +71,14 @@ def suggest_policy(partial: Partial) -> str:
     events = [
         (name, stats)
         for name, stats in sorted(partial.by_event.items())
-        if not _GLOB.search(name) and name
+        if not _GLOB.search(name) and name and name not in PSEUDO_NAMES
     ]
     if events:
         lines.append("events:")
     for name, stats in events:
         rules = []
         for prop_name, prop in sorted(stats.properties.items()):
-            if prop_name == EVENT_NAME or _GLOB.search(prop_name) or not prop_name:
+            if prop_name in PSEUDO_NAMES or _GLOB.search(prop_name) or not prop_name:
                 continue
             if prop_name in _ENGINE_FIELDS or prop_name in _IDENTITY:
                 continue
