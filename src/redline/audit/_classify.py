@@ -15,6 +15,7 @@ Kinds of data found (``Verdict.kinds``) are the detectors' entity types
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any, NamedTuple
 
@@ -27,6 +28,7 @@ FREE_TEXT = "FREE_TEXT"
 
 _CACHE_SIZE = 300_000
 _SEEN_SIZE = 500_000
+_PREFILTER_MIN = 16  # fewer strings than this are scanned one by one
 _NAME_CACHE_SIZE = 50_000
 _MAX_DEPTH = 16
 _SHAPE_LENGTH = 48
@@ -67,6 +69,68 @@ class Classifier:
         self._values: dict[Any, Verdict] = {}
         self._seen: set[int] = set()  # hashes of strings seen once
         self._names: dict[str, tuple[str, tuple[str, ...]]] = {}
+        triggers = [getattr(d, "trigger", None) for d in self.scanner.detectors]
+        self._ungated = any(not isinstance(t, re.Pattern) for t in triggers)
+        self._triggers = [t for t in triggers if isinstance(t, re.Pattern)]
+
+    def values(self, values: list[Any]) -> list[Verdict]:
+        """The verdicts on many values at once (distinct values of one
+        property). Uncached ASCII strings are prefiltered together: every
+        detector's trigger is searched once over all their probes joined,
+        and only the strings a trigger hits are scanned one by one. The
+        joined search can only find more than the separate ones (a match
+        never needs what lies beyond a probe), so nothing is missed."""
+        verdicts: list[Verdict | None] = []
+        batch: list[int] = []
+        cache = self._values
+        limit = self.scanner.max_length
+        for value in values:
+            verdict = cache.get(value) if type(value) is str else None
+            if (
+                verdict is None
+                and type(value) is str
+                and value.isascii()
+                and len(value) <= limit
+            ):
+                batch.append(len(verdicts))
+            elif verdict is None:
+                verdict = self.value(value)
+            verdicts.append(verdict)
+        if len(batch) < _PREFILTER_MIN or self._ungated:
+            for index in batch:
+                verdicts[index] = self.value(values[index])
+        elif batch:
+            texts = [values[index] for index in batch]
+            for index, hit in zip(batch, self._prefilter(texts), strict=True):
+                text = values[index]
+                if hit:
+                    verdicts[index] = self.value(text)
+                elif ("(" in text or "/" in text) and _USER_AGENT.search(text):
+                    verdicts[index] = _AGENT
+                elif _is_free_text(text):
+                    verdicts[index] = _TEXT
+                else:
+                    verdicts[index] = NOTHING
+        return verdicts  # type: ignore[return-value]
+
+    def _prefilter(self, texts: list[str]) -> list[bool]:
+        """Which of ``texts`` (ASCII) any detector's trigger finds in."""
+        starts: list[int] = []
+        position = 0
+        for text in texts:
+            starts.append(position)
+            position += len(text) + 2  # the probe's space and the newline
+        joined = " " + "\n ".join(texts).lower()
+        hit = [False] * len(texts)
+        for pattern in self._triggers:
+            for match in pattern.finditer(joined):
+                index = bisect.bisect_right(starts, match.start()) - 1
+                hit[index] = True
+                # the match may reach into the next probes: flag them too
+                end = bisect.bisect_right(starts, match.end())
+                for other in range(index + 1, min(end, len(hit))):
+                    hit[other] = True
+        return hit
 
     def value(self, value: Any) -> Verdict:
         """The verdict on a property value of any JSON type.

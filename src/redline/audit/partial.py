@@ -342,10 +342,12 @@ class Partial:
         else:
             originals = {}
         flagged: dict[Any, Verdict] = {}
-        for unique in counts:
-            value = originals[unique] if originals else unique
+        uniques = list(counts)
+        plain = [originals[u] for u in uniques] if originals else uniques
+        for unique, value, verdict in zip(
+            uniques, plain, classifier.values(plain), strict=True
+        ):
             _distinct(prop.distinct, value)
-            verdict = classifier.value(value)
             if verdict.kinds:
                 flagged[unique] = verdict
             if prop.tries < _SHAPE_TRIES:
