@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from .audit.records import FORMATS
 from .errors import RedlineError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from .audit.run import Analysis, Progress
 
 
 @click.command()
@@ -108,18 +114,21 @@ def audit(
         click.echo(line)
 
 
-def _with_progress(console: Any, run: Any) -> Any:
+def _with_progress(
+    console: Console, run: Callable[[Callable[[Progress], None]], Analysis]
+) -> Analysis:
+    """Run ``run`` under a progress bar (bytes, files, events) on stderr."""
     from rich.progress import (
         BarColumn,
         DownloadColumn,
-        Progress,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
+    from rich.progress import Progress as Bar
 
-    bar = Progress(
+    bar = Bar(
         TextColumn("[bold]auditing[/bold]"),
         BarColumn(),
         DownloadColumn(),
@@ -134,7 +143,7 @@ def _with_progress(console: Any, run: Any) -> Any:
     )
     task = bar.add_task("audit", total=None, files="0/0", events="0")
 
-    def notify(state: Any) -> None:
+    def notify(state: Progress) -> None:
         bar.update(
             task,
             total=state.bytes or None,
