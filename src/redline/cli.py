@@ -12,6 +12,7 @@ import orjson
 
 from . import _logs
 from . import config as config_mod
+from .cli_audit import audit
 from .cli_auditlog import auditlog
 from .cli_detect import detect
 from .cli_keys import admin, keys
@@ -353,6 +354,7 @@ main.add_command(auditlog)
 main.add_command(keys)
 main.add_command(admin)
 main.add_command(detect)
+main.add_command(audit)
 
 
 @main.command()

@@ -1,0 +1,1 @@
+"""Audits of analytics data already sent: reading vendor exports and analysing them."""

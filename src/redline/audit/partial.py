@@ -1,0 +1,469 @@
+"""The mergeable result of analysing part of an export.
+
+This is the seam between reading and reporting: a worker folds the records
+of one chunk into a :class:`Partial` (:meth:`Partial.fold`), partials merge
+in any order and grouping (:meth:`Partial.merge`), and the report is built
+from the merged one. Nothing here knows about files or processes, so
+another engine (a Spark job's ``mapPartitions`` then ``reduce``) can produce
+and merge the same partials.
+
+A partial holds no raw value: event and property names are kept with
+detected spans redacted, values only as sketches, keyed 64-bit digests of
+distinct ids, and masked shapes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+
+from ._classify import NOTHING, USER_AGENT, Classifier, Verdict
+from ._sketch import DEFAULT_CAP, Distinct, People
+from .records import AuditRecord, Malformed
+
+__all__ = [
+    "EVENT_NAME",
+    "OTHER_EVENTS",
+    "OTHER_PROPERTIES",
+    "PSEUDO_NAMES",
+    "EventStats",
+    "Finding",
+    "Partial",
+    "Property",
+]
+
+MAX_SHAPES = 3  # example shapes kept per property
+MAX_MALFORMED = 100  # malformed lines listed by file:line (all are counted)
+_BATCH = 4_096  # records folded column by column at once
+_SHAPE_TRIES = 32  # values shaped per property and partial, looking for variety
+_ID_CACHE_SIZE = 100_000
+_HOUR = 3600.0
+_DIGEST_MASK = (1 << 63) - 1  # the sketch library takes signed 64-bit ints
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    list: "list",
+    dict: "object",
+}
+QUASI_IDENTIFIERS = frozenset({"IP_ADDRESS", USER_AGENT})
+# the pseudo property that carries findings in event names (the event is
+# listed under its name with the detected spans redacted)
+EVENT_NAME = "(event name)"
+# names are client data: past these bounds new event names and properties
+# are counted together under these pseudo names, so memory stays bounded
+MAX_EVENTS = 2_000
+MAX_PROPERTIES = 1_000
+OTHER_EVENTS = "(other events)"
+OTHER_PROPERTIES = "(other properties)"
+PSEUDO_NAMES = frozenset({EVENT_NAME, OTHER_EVENTS, OTHER_PROPERTIES})
+
+
+@dataclasses.dataclass(slots=True)
+class Finding:
+    """One kind of data in one property of one event."""
+
+    events: int = 0
+    whole: int = 0  # events in which the value was that entity and nothing else
+    without_id: int = 0  # events without a distinct id
+    first: float | None = None
+    last: float | None = None
+    people: People = dataclasses.field(default_factory=People)
+
+    def merge(self, other: Finding) -> None:
+        self.events += other.events
+        self.whole += other.whole
+        self.without_id += other.without_id
+        self.first = _min(self.first, other.first)
+        self.last = _max(self.last, other.last)
+        self.people.merge(other.people)
+
+
+@dataclasses.dataclass(slots=True)
+class Property:
+    """What one property of one event looked like."""
+
+    events: int = 0
+    flagged: int = 0  # events in which something was found
+    types: Counter[str] = dataclasses.field(default_factory=Counter)
+    distinct: Distinct = dataclasses.field(default_factory=Distinct)
+    shapes: list[str] = dataclasses.field(default_factory=list)
+    findings: dict[str, Finding] = dataclasses.field(default_factory=dict)
+    # values shaped so far here; shaping stops after a few (not merged)
+    tries: int = 0
+
+    def merge(self, other: Property) -> None:
+        self.events += other.events
+        self.flagged += other.flagged
+        self.types.update(other.types)
+        self.distinct.merge(other.distinct)
+        for shape in other.shapes:
+            if len(self.shapes) < MAX_SHAPES and shape not in self.shapes:
+                self.shapes.append(shape)
+        for kind, finding in other.findings.items():
+            mine = self.findings.get(kind)
+            if mine is None:
+                self.findings[kind] = finding
+            else:
+                mine.merge(finding)
+
+
+@dataclasses.dataclass(slots=True)
+class EventStats:
+    """One event name: how often, when, and its properties."""
+
+    events: int = 0
+    first: float | None = None
+    last: float | None = None
+    properties: dict[str, Property] = dataclasses.field(default_factory=dict)
+
+    def merge(self, other: EventStats) -> None:
+        self.events += other.events
+        self.first = _min(self.first, other.first)
+        self.last = _max(self.last, other.last)
+        for name, prop in other.properties.items():
+            mine = self.properties.get(name)
+            if mine is None and len(self.properties) >= MAX_PROPERTIES:
+                mine = self.property(OTHER_PROPERTIES)
+            if mine is None:
+                self.properties[name] = prop
+            else:
+                mine.merge(prop)
+
+    def property(self, name: str) -> Property:
+        """The stats of ``name``, new ones past the bound going to
+        ``OTHER_PROPERTIES``."""
+        prop = self.properties.get(name)
+        if prop is None:
+            if len(self.properties) >= MAX_PROPERTIES:
+                name = OTHER_PROPERTIES
+                prop = self.properties.get(name)
+            if prop is None:
+                prop = self.properties[name] = Property()
+        return prop
+
+
+@dataclasses.dataclass(slots=True)
+class Partial:
+    """Counts, sketches and people sets for the records folded so far.
+
+    ``key`` keys the digests of distinct ids; partials merge only with
+    partials made with the same key (one per audit run, never stored).
+    ``cap`` bounds each exact people set (see :class:`People`).
+    """
+
+    key: bytes
+    cap: int = DEFAULT_CAP
+    events: int = 0
+    without_time: int = 0
+    first: float | None = None
+    last: float | None = None
+    malformed: int = 0
+    malformed_reasons: Counter[str] = dataclasses.field(default_factory=Counter)
+    malformed_examples: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    by_event: dict[str, EventStats] = dataclasses.field(default_factory=dict)
+    # people and events per kind of data, over every event and property
+    kind_people: dict[str, People] = dataclasses.field(default_factory=dict)
+    kind_events: Counter[str] = dataclasses.field(default_factory=Counter)
+    people: People = dataclasses.field(default_factory=People)
+    # people with findings other than quasi-identifiers (IP, user agent)
+    people_personal: People = dataclasses.field(default_factory=People)
+    events_with_findings: int = 0
+    # events with findings per (hour since the epoch, kind)
+    timeline: Counter[tuple[int, str]] = dataclasses.field(default_factory=Counter)
+
+    def fold(
+        self, records: Iterable[AuditRecord | Malformed], classifier: Classifier
+    ) -> None:
+        """Add records to this partial."""
+        ids: dict[str, int] = {}
+        batch: list[AuditRecord] = []
+        for record in records:
+            if isinstance(record, Malformed):
+                self.add_malformed(record)
+                continue
+            batch.append(record)
+            if len(batch) == _BATCH:
+                self.add_batch(batch, classifier, ids)
+                batch = []
+        if batch:
+            self.add_batch(batch, classifier, ids)
+
+    def merge(self, other: Partial) -> None:
+        """Add another partial's counts to this one (same key)."""
+        if other.key != self.key:
+            raise ValueError("partials of different audit runs cannot be merged")
+        self.events += other.events
+        self.without_time += other.without_time
+        self.first = _min(self.first, other.first)
+        self.last = _max(self.last, other.last)
+        self.malformed += other.malformed
+        self.malformed_reasons.update(other.malformed_reasons)
+        room = MAX_MALFORMED - len(self.malformed_examples)
+        self.malformed_examples.extend(other.malformed_examples[: max(room, 0)])
+        for name, stats in other.by_event.items():
+            mine = self.by_event.get(name)
+            if mine is None and len(self.by_event) >= MAX_EVENTS:
+                mine = self._event(OTHER_EVENTS)
+            if mine is None:
+                self.by_event[name] = stats
+            else:
+                mine.merge(stats)
+        for kind, people in other.kind_people.items():
+            self._kind_people(kind).merge(people)
+        self.kind_events.update(other.kind_events)
+        self.people.merge(other.people)
+        self.people_personal.merge(other.people_personal)
+        self.events_with_findings += other.events_with_findings
+        self.timeline.update(other.timeline)
+
+    def add_malformed(self, record: Malformed) -> None:
+        self.malformed += 1
+        self.malformed_reasons[record.reason] += 1
+        if len(self.malformed_examples) < MAX_MALFORMED:
+            self.malformed_examples.append((record.source, record.reason))
+
+    def add(
+        self, record: AuditRecord, classifier: Classifier, ids: dict[str, int]
+    ) -> None:
+        """Fold one record; ``ids`` caches digests of distinct ids."""
+        self.add_batch([record], classifier, ids)
+
+    def add_batch(
+        self, records: list[AuditRecord], classifier: Classifier, ids: dict[str, int]
+    ) -> None:
+        """Fold records column by column: values are grouped per event and
+        property first, so each distinct value of a batch is classified and
+        sketched once, and only values with findings are walked again to
+        count their events, people and times."""
+        people = [self._person(record.distinct_id, ids) for record in records]
+        times = [record.time for record in records]
+        known = [t for t in times if t is not None]
+        self.events += len(records)
+        self.without_time += len(times) - len(known)
+        if known:
+            self.first = _min(self.first, min(known))
+            self.last = _max(self.last, max(known))
+
+        # records with the same name and keys (one template of the app's
+        # code) are transposed into columns at once
+        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for index, record in enumerate(records):
+            shape = (record.event, tuple(record.properties))
+            rows = groups.get(shape)
+            if rows is None:
+                rows = groups[shape] = []
+            rows.append(index)
+        by_name: dict[str, list[int]] = {}
+        for (name, _), rows in groups.items():
+            by_name.setdefault(name, []).extend(rows)
+
+        found: dict[int, set[str]] = {}
+        name_of = classifier.name
+        event_of: dict[str, EventStats] = {}
+        for name, rows in by_name.items():
+            shown, name_kinds = name_of(name)
+            stats = event_of[name] = self._event(shown)
+            stats.events += len(rows)
+            stamps = [times[i] for i in rows if times[i] is not None]
+            if stamps:
+                stats.first = _min(stats.first, min(stamps))  # type: ignore[type-var]
+                stats.last = _max(stats.last, max(stamps))  # type: ignore[type-var]
+            if name_kinds:
+                prop = stats.property(EVENT_NAME)
+                prop.events += len(rows)
+                prop.types["string"] += len(rows)
+                for index in rows:
+                    prop.flagged += 1
+                    self._found(
+                        prop,
+                        name_kinds,
+                        False,
+                        people[index],
+                        times[index],
+                        found,
+                        index,
+                    )
+
+        for (name, keys), rows in groups.items():
+            stats = event_of[name]
+            columns = zip(*(records[i].properties.values() for i in rows), strict=True)
+            for key, values in zip(keys, columns, strict=True):
+                shown, key_kinds = name_of(key)
+                prop = stats.properties.get(shown) or stats.property(shown)
+                self._column(
+                    prop, values, rows, key_kinds, classifier, people, times, found
+                )
+
+        for index, kinds in found.items():
+            person, when = people[index], times[index]
+            self.events_with_findings += 1
+            if person is not None:
+                self.people.add(person)
+                if not kinds <= QUASI_IDENTIFIERS:
+                    self.people_personal.add(person)
+            hour = int(when // _HOUR) if when is not None else None
+            for kind in kinds:
+                self.kind_events[kind] += 1
+                if person is not None:
+                    self._kind_people(kind).add(person)
+                if hour is not None:
+                    self.timeline[hour, kind] += 1
+
+    def _column(
+        self,
+        prop: Property,
+        values: Sequence[Any],
+        rows: list[int],
+        key_kinds: tuple[str, ...],
+        classifier: Classifier,
+        people: list[int | None],
+        times: list[float | None],
+        found: dict[int, set[str]],
+    ) -> None:
+        prop.events += len(values)
+        for kind, count in Counter(map(type, values)).items():
+            prop.types[_TYPE_NAMES.get(kind, "other")] += count
+        try:
+            keys = values
+            counts = Counter(values)
+        except TypeError:  # lists and objects: count them by their JSON text
+            keys = [_key(value) for value in values]
+            counts = Counter(keys)
+            originals = dict(zip(keys, values, strict=True))
+        else:
+            originals = {}
+        flagged: dict[Any, Verdict] = {}
+        uniques = list(counts)
+        plain = [originals[u] for u in uniques] if originals else uniques
+        for unique, value, verdict in zip(
+            uniques, plain, classifier.values(plain), strict=True
+        ):
+            _distinct(prop.distinct, value)
+            if verdict.kinds:
+                flagged[unique] = verdict
+            if prop.tries < _SHAPE_TRIES:
+                prop.tries += 1
+                shape = classifier.shape(value)
+                if shape not in prop.shapes and len(prop.shapes) < MAX_SHAPES:
+                    prop.shapes.append(shape)
+        if not flagged and not key_kinds:
+            return
+        for unique, index in zip(keys, rows, strict=True):
+            verdict = flagged.get(unique, NOTHING)
+            kinds = verdict.kinds + key_kinds if key_kinds else verdict.kinds
+            if kinds:
+                prop.flagged += 1
+                self._found(
+                    prop,
+                    kinds,
+                    verdict.whole,
+                    people[index],
+                    times[index],
+                    found,
+                    index,
+                )
+
+    def _found(
+        self,
+        prop: Property,
+        kinds: tuple[str, ...],
+        whole: bool,
+        person: int | None,
+        when: float | None,
+        found: dict[int, set[str]],
+        index: int,
+    ) -> None:
+        marks = found.get(index)
+        if marks is None:
+            marks = found[index] = set()
+        for kind in kinds:
+            finding = prop.findings.get(kind)
+            if finding is None:
+                finding = prop.findings[kind] = Finding(people=People(self.cap))
+            finding.events += 1
+            finding.whole += whole
+            if person is None:
+                finding.without_id += 1
+            else:
+                finding.people.add(person)
+            if when is not None:
+                finding.first = _min(finding.first, when)
+                finding.last = _max(finding.last, when)
+            marks.add(kind)
+
+    def _event(self, name: str) -> EventStats:
+        stats = self.by_event.get(name)
+        if stats is None:
+            if len(self.by_event) >= MAX_EVENTS:
+                name = OTHER_EVENTS
+                stats = self.by_event.get(name)
+            if stats is None:
+                stats = self.by_event[name] = EventStats()
+        return stats
+
+    def _kind_people(self, kind: str) -> People:
+        people = self.kind_people.get(kind)
+        if people is None:
+            people = self.kind_people[kind] = People(self.cap)
+        return people
+
+    def _person(self, distinct_id: str | None, ids: dict[str, int]) -> int | None:
+        if not distinct_id:
+            return None
+        digest = ids.get(distinct_id)
+        if digest is None:
+            raw = hashlib.blake2b(
+                distinct_id.encode("utf-8", "surrogatepass"),
+                key=self.key,
+                digest_size=8,
+            ).digest()
+            digest = int.from_bytes(raw, "little") & _DIGEST_MASK
+            if len(ids) >= _ID_CACHE_SIZE:
+                ids.clear()
+            ids[distinct_id] = digest
+        return digest
+
+
+def _key(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        try:
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+        except TypeError:
+            return repr(value)
+    return value
+
+
+def _distinct(sketch: Distinct, value: Any) -> None:
+    kind = type(value)
+    if kind is str or kind is float:
+        sketch.sketch.update(value)
+    elif isinstance(value, bool) or value is None:
+        sketch.add(repr(value))
+    elif isinstance(value, int):
+        sketch.add(value if -(2**63) <= value < 2**63 else str(value))
+    else:
+        try:
+            sketch.add(orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
+        except TypeError:
+            sketch.add(repr(value))
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None or a <= b else b
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None or a >= b else b
