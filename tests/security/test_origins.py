@@ -8,6 +8,7 @@ import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,15 @@ from .conftest import track, track_body
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ALLOWED = "https://app.example.com"
 OTHER = "https://evil.example.net"
 
@@ -183,18 +193,7 @@ def _run_pages(
         allowed.html = other.html = html.encode()
         results = {}
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
-            )
+            browser = _launch(pw)
             try:
                 for name, server in (("allowed", allowed), ("other", other)):
                     page = browser.new_page()
@@ -260,18 +259,7 @@ def _run_sdk(
             page.scripts["/sdk/mixpanel.js"] = MIXPANEL_BROWSER.read_bytes()
         results = {}
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(
-                executable_path=str(CHROMIUM),
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-quic",
-                    "--no-first-run",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                ],
-            )
+            browser = _launch(pw)
             try:
                 for name, server in (("allowed", allowed), ("other", other)):
                     tab = browser.new_page()
@@ -282,3 +270,8 @@ def _run_sdk(
                 browser.close()
         requests = dict(gw.gateway.counters.requests)
         return results, requests
+
+
+def _launch(pw: Any) -> Any:
+    # the flags ENVIRONMENT.md names: root, no GPU, no calls outside
+    return pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS)

@@ -22,23 +22,43 @@ ids and counts; never event values, upstream credentials or digests.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
-import re
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..access import ROLES, AdminToken, KeyStore, NotFound, Role, digest
 from ..errors import RedlineError
+from ._admin_models import (
+    AUTH_ERRORS,
+    MAX_LABEL,
+    DeadLetterOut,
+    DestinationOut,
+    FindingCount,
+    FindingsOut,
+    KeyCreate,
+    KeyCreated,
+    KeyOut,
+    KeyRotate,
+    OutboxOut,
+    PolicyOut,
+    ProjectOut,
+    PropertyFindingCount,
+    ReloadOut,
+    ReplayIn,
+    ReplayOut,
+    RouteOut,
+    TokenCreate,
+    TokenCreated,
+    TokenOut,
+)
 from .metrics import policy_mode
 
 if TYPE_CHECKING:
@@ -50,10 +70,6 @@ log = logging.getLogger("redline.admin")
 
 _RANK = {role: i for i, role in enumerate(ROLES)}
 _STATE = "redline_admin"
-# scheme://host[:port], as browsers send in Origin
-_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
-_MAX_GRACE = 366 * 24 * 3600.0
-_MAX_LABEL = 200
 
 
 # -- who is calling --------------------------------------------------------
@@ -121,168 +137,6 @@ Operator = Annotated[AdminToken, Depends(_role("operator"))]
 Admin = Annotated[AdminToken, Depends(_role("admin"))]
 
 
-# -- the models ------------------------------------------------------------
-
-
-class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class DestinationOut(_Out):
-    name: str
-    type: str
-
-
-class ProjectOut(_Out):
-    name: str
-    destinations: list[DestinationOut]
-    active_keys: int
-
-
-class KeyOut(_Out):
-    id: str
-    project: str
-    label: str
-    source: Literal["config", "store"]
-    state: Literal["active", "revoked", "expired"]
-    origins: list[str]
-    created_at: float | None
-    expires_at: float | None
-    revoked_at: float | None
-    replaces: str | None
-
-
-class KeyCreated(_Out):
-    key: KeyOut
-    secret: str = Field(description="the ingest key; shown once, never again")
-
-
-class KeyCreate(_In):
-    project: Annotated[str, Field(min_length=1, max_length=_MAX_LABEL)]
-    label: Annotated[str, Field(min_length=1, max_length=_MAX_LABEL)]
-    origins: Annotated[list[str], Field(max_length=100)] = []
-    expires_at: datetime.datetime | None = None
-
-    @field_validator("origins")
-    @classmethod
-    def _origins(cls, value: list[str]) -> list[str]:
-        for origin in value:
-            if not _ORIGIN.match(origin):
-                raise ValueError("origins look like https://app.example.com[:port]")
-        return value
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime.datetime | None) -> datetime.datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
-        return value
-
-
-class KeyRotate(_In):
-    grace_seconds: Annotated[float, Field(ge=0, le=_MAX_GRACE)] | None = Field(
-        default=None,
-        description="keep the old key valid this long; without it, until revoked",
-    )
-
-
-class TokenOut(_Out):
-    id: str
-    role: Literal["viewer", "operator", "admin"]
-    label: str
-    created_at: float
-    revoked_at: float | None
-
-
-class TokenCreated(_Out):
-    token: TokenOut
-    secret: str = Field(description="the bearer token; shown once, never again")
-
-
-class TokenCreate(_In):
-    role: Literal["viewer", "operator", "admin"]
-    label: Annotated[str, Field(max_length=_MAX_LABEL)] = ""
-
-
-class PolicyOut(_Out):
-    digest: str
-    mode: str
-    path: str
-    reloads: int
-    refused_reloads: int
-
-
-class ReloadOut(_Out):
-    reloaded: bool
-    digest: str
-
-
-class RouteOut(_Out):
-    route: str
-    depth: int
-    oldest_age_seconds: float | None
-    dead_letters: int
-
-
-class OutboxOut(_Out):
-    depth: int
-    capacity: int | None
-    routes: list[RouteOut]
-
-
-class DeadLetterOut(_Out):
-    id: int
-    route: str
-    reason: str
-    attempts: int
-    failed_at: float
-
-
-class ReplayIn(_In):
-    route: Annotated[str, Field(min_length=1, max_length=500)] | None = None
-
-
-class ReplayOut(_Out):
-    replayed: int
-
-
-class FindingCount(_Out):
-    detector: str
-    action: str
-    count: int
-
-
-class PropertyFindingCount(_Out):
-    event: str
-    property: str
-    action: str
-    detector: str
-    count: int
-
-
-class FindingsOut(_Out):
-    since: float
-    events_received: int
-    events_accepted: int
-    events_dropped: int
-    by_detector: list[FindingCount]
-    by_property: list[PropertyFindingCount]
-
-
-class ErrorOut(_Out):
-    detail: Any
-
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorOut, "description": "no valid bearer token"},
-    403: {"model": ErrorOut, "description": "the token's role is too low"},
-}
-
-
 # -- the application -------------------------------------------------------
 
 
@@ -298,7 +152,7 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
-        responses=_ERRORS,
+        responses=AUTH_ERRORS,
     )
     ring = gateway.keyring
 
@@ -349,7 +203,7 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
     @api.get("/keys", response_model=list[KeyOut], tags=["keys"])
     async def keys(
         _: Viewer,
-        project: Annotated[str | None, Query(max_length=_MAX_LABEL)] = None,
+        project: Annotated[str | None, Query(max_length=MAX_LABEL)] = None,
     ) -> list[KeyOut]:
         ring.refresh()
         t = now()
