@@ -1,6 +1,7 @@
 """The built-in example config accepts each vendor's SDK with the demo
 ingest key: a new user can try any of them against `redline serve` as it
-comes, and find the events in the local store."""
+comes, and find the events in the local store; /metrics counts each
+vendor's records under its own name."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from redline import config as config_mod
 from redline.destinations.local import LocalStore
 
 from .conftest import wait_for
+from .ops_helpers import scrape, value
 
 
 def test_every_vendor_sdk_works_with_the_built_in_config(
@@ -52,5 +54,11 @@ def test_every_vendor_sdk_works_with_the_built_in_config(
             )
         finally:
             store.close()
+        samples = scrape(url)
         time.sleep(0.1)
     assert sizes == ["10", "20", "30"]
+    received = {
+        vendor: value(samples, "redline_events_received_total", vendor=vendor)
+        for vendor in ("mixpanel", "posthog", "segment", "amplitude")
+    }
+    assert received == {"mixpanel": 0, "posthog": 1, "segment": 1, "amplitude": 1}

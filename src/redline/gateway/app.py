@@ -61,6 +61,8 @@ class Counters:
 
     requests: Counter[str] = dataclasses.field(default_factory=Counter)
     received: int = 0
+    # the same records by the vendor API they came in on
+    received_by_vendor: Counter[str] = dataclasses.field(default_factory=Counter)
     accepted: int = 0
     dropped: int = 0
     rejected: int = 0
@@ -344,6 +346,7 @@ class Gateway:
                 request_id,
                 origin,
                 person=True,
+                vendor=vendor.name,
             )
             reply = vendor.respond(batch, accepted=accepted, failures=failures)
         except OutboxFull as exc:
@@ -474,6 +477,7 @@ class Gateway:
         origin: str | None,
         *,
         person: bool = False,
+        vendor: str = "mixpanel",
     ) -> tuple[int, list[tuple[int, str]], list[str | None], bool]:
         """Check each record's ingest key, sanitise the records and commit
         them to the outbox (or the aggregator).
@@ -572,6 +576,7 @@ class Gateway:
                 entries.append(Entry(route, clean.insert_id, payload))
 
         self.counters.received += len(events) + decoded_failures
+        self.counters.received_by_vendor[vendor] += len(events) + decoded_failures
         decisions = count_findings(found)
         if self.audit_findings is not None and decisions:
             self.audit_findings.update(decisions)

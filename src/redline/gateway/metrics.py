@@ -47,6 +47,7 @@ __all__ = [
 
 OTHER = "other"
 VENDOR = "mixpanel"
+VENDORS = ("mixpanel", "posthog", "segment", "amplitude")
 _MAX_LABEL_LENGTH = 64
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _name_of = attrgetter("name")
@@ -244,12 +245,15 @@ class _Collector(Collector):
         received = counters.received
         kept = counters.accepted
         dropped = counters.dropped
-        yield _counter(
+        by_vendor = CounterMetricFamily(
             "redline_events_received",
-            "Records received from clients, valid or not.",
-            received,
-            vendor=VENDOR,
+            "Records received from clients, valid or not, by vendor API.",
+            labels=["vendor"],
         )
+        # every vendor API is listed, at zero until its first record
+        for name in VENDORS:
+            by_vendor.add_metric([name], counters.received_by_vendor.get(name, 0))
+        yield by_vendor
         yield _counter(
             "redline_events_accepted",
             "Events the policy kept, queued for their destinations.",
