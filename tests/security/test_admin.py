@@ -170,6 +170,19 @@ def test_every_call_is_audited_with_the_token_id_never_the_token(
         assert secret not in text
     assert "rla_wrong" not in text
 
+    # /metrics counts the admin API under one route label, whatever the path
+    metrics = httpx.get(admin.gw.url + "/metrics", timeout=10).text
+    admin_lines = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in metrics.splitlines()
+        if line.startswith("redline_http_requests_total{") and '"redline"' in line
+    }
+    labels = 'redline_http_requests_total{{route="admin",status="{}",vendor="redline"}}'
+    assert admin_lines[labels.format(200)] == 1
+    assert admin_lines[labels.format(401)] == 2
+    assert admin_lines[labels.format(403)] == 1
+    assert admin_lines[labels.format(404)] == 1
+
 
 def test_an_admin_manages_keys_and_tokens_through_the_api(admin: Admin) -> None:
     made = admin.as_role(

@@ -417,6 +417,9 @@ class _AccessLog:
             vendor, route = "redline", _OWN[path]
         elif path.startswith("/ui/static/"):
             vendor, route = "redline", "ui_static"
+        elif path == "/admin" or path.startswith("/admin/"):
+            # one label for the whole admin API: its paths carry key ids
+            vendor, route = "redline", "admin"
         else:
             vendor, route = "none", "other"
         status = 500
