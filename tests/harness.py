@@ -51,6 +51,9 @@ def write_config(
     )
     path = directory / "redline.yaml"
     path.write_text(text)
+    # the gateway refuses a config that names secret files if others can
+    # read it
+    path.chmod(0o600)
     return path
 
 

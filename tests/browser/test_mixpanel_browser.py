@@ -99,6 +99,7 @@ def run(
     tmp = tmp_path_factory.mktemp("mixpanel-browser")
     token_file = tmp / "upstream-token"
     token_file.write_text(UPSTREAM_TOKEN)
+    token_file.chmod(0o600)  # the gateway refuses secret files others can read
     with MixpanelStandin(token=UPSTREAM_TOKEN) as upstream:
         config = write_config(
             tmp,

@@ -101,6 +101,7 @@ def run(
     tmp = tmp_path_factory.mktemp("posthog-js")
     key_file = tmp / "upstream-key"
     key_file.write_text(UPSTREAM_KEY)
+    key_file.chmod(0o600)  # the gateway refuses secret files others can read
     with PostHogStandin(api_key=UPSTREAM_KEY) as upstream:
         config = write_config(
             tmp,

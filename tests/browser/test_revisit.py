@@ -37,6 +37,7 @@ MIXPANEL_QUEUE = "__mpq_demo_ev"
 def _config(tmp: Path, vendor: str, base_url: str) -> Path:
     key_file = tmp / "upstream-key"
     key_file.write_text(KEY)
+    key_file.chmod(0o600)  # the gateway refuses secret files others can read
     return write_config(
         tmp,
         destinations=f"  up:\n    type: {vendor}\n    base_url: {base_url}\n",
