@@ -77,8 +77,7 @@ def require_private(path: Path, what: str) -> None:
         return
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"{what} {path} may be read by other users "
-            f"(mode {stat.S_IMODE(mode):o})",
+            f"{what} {path} may be read by other users (mode {stat.S_IMODE(mode):o})",
             fix=f"chmod 600 {path}",
         )
 

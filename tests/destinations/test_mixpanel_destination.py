@@ -34,6 +34,7 @@ from redline.destinations.mixpanel import (
 from redline.errors import DeliveryError
 from redline.events import Event, Kind, to_record
 from redline.outbox import Entry, SqliteOutbox
+from redline.protocols._vendor import PERSON
 from redline.sensitive import Sensitive
 from standins.mixpanel import MixpanelStandin
 
@@ -539,6 +540,58 @@ class TestMixedBatches:
         }
         assert [seen.path for seen in mp.requests] == ["/engage", "/track"]
         assert insert_ids(mp.events_for("track")) == ["e001"]
+
+    async def test_person_operations_on_an_event_fail_with_the_event(
+        self, mp: MixpanelStandin
+    ) -> None:
+        # PostHog or Amplitude events carry person operations that Mixpanel
+        # takes at /engage: an event is delivered only when its profile
+        # updates were, and rejected when they were refused
+        riding = track(1)
+        riding.envelope[PERSON] = {"$set": {"plan": "pro"}, "$unset": ["old"]}
+        mp.fail_next([None, 400])
+
+        error = await refusal([track(0), riding, track(2)], mp.base_url)
+
+        assert error.rejected == {1: "HTTP 400 from /engage"}
+        assert [seen.path for seen in mp.requests] == ["/track", "/engage"]
+        assert insert_ids(mp.events_for("track")) == ["e000", "e001", "e002"]
+
+    async def test_a_retryable_profile_failure_keeps_its_event_pending(
+        self, mp: MixpanelStandin
+    ) -> None:
+        riding = track(1)
+        riding.envelope[PERSON] = {"$set_once": {"plan": "pro"}}
+        mp.fail_next([None, 503])
+
+        error = await refusal([track(0), riding], mp.base_url)
+
+        assert isinstance(error, PartialDelivery)
+        assert error.delivered == {0}
+        assert error.rejected == {}
+        assert not error.permanent
+
+    async def test_person_operations_become_one_profile_update_each(
+        self, mp: MixpanelStandin
+    ) -> None:
+        riding = track(0)
+        riding.envelope[PERSON] = {
+            "$set": {"plan": "pro"},
+            "$unset": ["old"],
+            "$prepend": {"tags": "x"},  # no Mixpanel counterpart
+        }
+        destination = MixpanelDestination(upstream(mp.base_url))
+        await send(destination, [riding])
+
+        assert mp.violations == []
+        profiles = mp.events_for("engage")
+        assert [
+            {k: v for k, v in p.items() if k.startswith("$") and k != "$token"}
+            for p in profiles
+        ] == [
+            {"$distinct_id": "u1", "$time": riding.time, "$set": {"plan": "pro"}},
+            {"$distinct_id": "u1", "$time": riding.time, "$unset": ["old"]},
+        ]
 
     async def test_a_record_that_cannot_be_encoded_is_rejected_alone(
         self, mp: MixpanelStandin

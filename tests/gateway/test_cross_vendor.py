@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from mixpanel import Consumer, Mixpanel
+from posthog import Posthog
 from segment.analytics import Client
 
 from harness import gateway_thread, write_config
@@ -136,3 +137,41 @@ def test_segment_sdk_in_mixpanel_out(tmp: Path, standin: MixpanelStandin) -> Non
     assert props["plan"] == "pro"
     assert props["distinct_id"].startswith("local:")
     assert props["$user_id"] == props["distinct_id"]
+
+
+def test_posthog_person_properties_reach_mixpanel_as_profile_updates(
+    tmp: Path, standin: MixpanelStandin
+) -> None:
+    config = write_config(tmp, **mixpanel_destination(standin))
+    with gateway_thread(config) as gw:
+        client = Posthog("demo", host=gw.url, sync_mode=True)
+        client.capture(
+            distinct_id="user_5be1",
+            event="signup",
+            properties={
+                "company_size": "11-50",
+                "$set": {"plan": "pro", "$email": "ruth.ito@example.com"},
+                "$set_once": {"$initial_referrer": "https://ads.example.net/?e=1#x"},
+            },
+        )
+        wait_for(lambda: len(standin.events) >= 3)
+        time.sleep(0.3)
+
+    assert standin.violations == []
+    (event,) = standin.events_for("track")
+    assert event["event"] == "signup"
+    assert event["properties"]["company_size"] == "11-50"
+    assert "$set" not in event["properties"]
+    profiles = standin.events_for("engage")
+    by_op = {op: p[op] for p in profiles for op in p if op in ("$set", "$set_once")}
+    assert sorted(by_op) == ["$set", "$set_once"]
+    assert all(len(set(p) & {"$set", "$set_once"}) == 1 for p in profiles)
+    for profile in profiles:
+        assert profile["$token"] == UPSTREAM_TOKEN
+        assert profile["$distinct_id"] == event["properties"]["distinct_id"]
+    # the profile rules of the example policy: plan kept, $email hashed,
+    # the referrer scrubbed of its query and fragment
+    assert by_op["$set"]["plan"] == "pro"
+    assert by_op["$set"]["$email"].startswith("local:")  # key id, digest
+    assert "ruth.ito" not in str(profiles)
+    assert by_op["$set_once"] == {"$initial_referrer": "https://ads.example.net/"}

@@ -25,7 +25,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -34,7 +34,8 @@ import orjson
 
 from ..config import Upstream
 from ..errors import DeliveryError
-from ..events import Event
+from ..events import Event, Kind
+from ..protocols._vendor import PERSON
 from ..protocols.mixpanel import (
     Endpoint,
     UpstreamRequest,
@@ -43,7 +44,12 @@ from ..protocols.mixpanel import (
 )
 from ._partial import PartialDelivery
 
-__all__ = ["REGION_BASE_URLS", "MixpanelDestination", "parse_retry_after"]
+__all__ = [
+    "REGION_BASE_URLS",
+    "MixpanelDestination",
+    "parse_retry_after",
+    "with_person_updates",
+]
 
 log = logging.getLogger("redline.forwarder")
 
@@ -103,6 +109,39 @@ class MixpanelDestination:
         return f"MixpanelDestination({self.name!r}, base_url={self.base_url!r})"
 
     async def send(self, events: Sequence[Event]) -> None:
+        # person operations that rode on another vendor's events become
+        # profile updates of their own; ``owners`` maps each item sent back
+        # to the batch index it came from
+        items, owners = with_person_updates(events)
+        if owners is None:
+            await self._send(events)
+            return
+        try:
+            await self._send(items)
+        except PartialDelivery as exc:
+            delivered, rejected = _by_owner(owners, exc.delivered, exc.rejected)
+            raise PartialDelivery(
+                str(exc),
+                delivered=delivered,
+                rejected=rejected,
+                permanent=exc.permanent,
+                retry_after=exc.retry_after,
+                too_large=exc.too_large,
+            ) from None
+        except DeliveryError as exc:
+            if not exc.rejected:
+                raise
+            # an event is delivered when every request made of it was
+            delivered, rejected = _by_owner(
+                owners, set(range(len(items))) - set(exc.rejected), exc.rejected
+            )
+            raise DeliveryError(
+                f"{len(rejected)} of {len(events)} events rejected by Mixpanel",
+                permanent=True,
+                rejected=rejected,
+            ) from None
+
+    async def _send(self, events: Sequence[Event]) -> None:
         groups: dict[Endpoint, list[int]] = {}
         for index, event in enumerate(events):
             groups.setdefault(endpoint_for(event), []).append(index)
@@ -349,3 +388,65 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if math.isnan(seconds):
         return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+# the profile operations /engage takes, each in a record of its own
+_ENGAGE_OPS = ("$set", "$set_once", "$add", "$append", "$union", "$remove", "$unset")
+
+
+def with_person_updates(
+    events: Sequence[Event],
+) -> tuple[Sequence[Event], list[int] | None]:
+    """``events`` plus one profile update per person operation that rode on
+    an analytics event (PostHog's and Amplitude's ``$set`` and the like),
+    since Mixpanel takes those only at ``/engage``, one operation per record.
+
+    Returns the items to send and, for each, the index of the event it came
+    from; ``None`` instead of the indexes when no event carried any.
+    Operations Mixpanel has no counterpart for (Amplitude's ``$prepend``,
+    ``$preInsert``, ``$postInsert``, ``$clearAll``) are left out.
+    """
+    if not any(
+        event.kind is Kind.TRACK and event.envelope.get(PERSON) for event in events
+    ):
+        return events, None
+    items: list[Event] = []
+    owners: list[int] = []
+    for index, event in enumerate(events):
+        items.append(event)
+        owners.append(index)
+        person = event.envelope.get(PERSON)
+        if event.kind is not Kind.TRACK or not isinstance(person, dict):
+            continue
+        if event.distinct_id is None:
+            continue
+        for op in _ENGAGE_OPS:
+            value = person.get(op)
+            if not value:
+                continue
+            items.append(
+                Event(
+                    Kind.PROFILE,
+                    "",
+                    {op: value},
+                    distinct_id=event.distinct_id,
+                    time=event.time,
+                    ip=event.ip,
+                )
+            )
+            owners.append(index)
+    return items, owners
+
+
+def _by_owner(
+    owners: list[int], delivered: Iterable[int], rejected: dict[int, str] | None
+) -> tuple[set[int], dict[int, str]]:
+    """Item fates as event fates: an event is rejected when any of its items
+    was, delivered when all of them were, and failed otherwise."""
+    by_owner: dict[int, str] = {}
+    for item, reason in (rejected or {}).items():
+        by_owner.setdefault(owners[item], reason)
+    done = set(delivered)
+    pending = {owner for item, owner in enumerate(owners) if item not in done}
+    kept = {owner for owner in owners if owner not in pending and owner not in by_owner}
+    return kept, by_owner
