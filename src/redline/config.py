@@ -115,6 +115,9 @@ class ServerSpec(_Spec):
     # largest request body accepted, before and after decompression
     max_body_bytes: Annotated[int, Field(gt=0)] = 2 * 1024 * 1024
     max_events_per_request: Annotated[int, Field(gt=0)] = 2000
+    # insert ids of the last this many records accepted are remembered (in
+    # memory), so a record a client sends again is forwarded once; 0: off
+    dedup_window_records: Annotated[int, Field(ge=0)] = 250_000
     # behind a load balancer: the header carrying the client address, and the
     # peers allowed to set it (anyone else's header is ignored)
     client_ip_header: str | None = None

@@ -61,13 +61,6 @@ def _drained(gw: RecordedGateway, sent: list[str], received: set[str]) -> bool:
     return not gw.gateway.outbox.depth and set(sent) <= received  # type: ignore[attr-defined]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="the gateway does not deduplicate by insert id: the events "
-    "mixpanel-browser beaconed as the page unloaded come again on the next "
-    "load and are forwarded twice",
-)
 def test_mixpanel_browser_return_visit_sends_nothing_upstream_twice(
     chromium: Any, site: Site, tmp_path: Path
 ) -> None:

@@ -398,12 +398,16 @@ def test_gateway_forwards_summaries_not_events_and_counts_them(
                 },
             ],
         )
+        # a client sending ten of them again (a lost answer): not folded in
+        # a second time
+        post(gw.url, sent[:10])
         wait_for(lambda: delivered(standin) == totals(sent), timeout=10)
         wait_for(lambda: len(standin.events) == 3, timeout=10)
         samples = scrape(gw.url)
 
     assert value(samples, "redline_events_aggregated_total") == 40
     assert value(samples, "redline_events_accepted_total") == 41
+    assert value(samples, "redline_events_repeated_total") == 10
     names = [event["event"] for event in standin.events]
     assert names.count("page_view") == 1
     for event in standin.events:

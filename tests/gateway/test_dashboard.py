@@ -116,7 +116,9 @@ class _Traffic(threading.Thread):
                 {
                     "event": "error",
                     "properties": {
-                        "time": 1764230410,
+                        # a time of its own: the same record twice would be
+                        # taken for a repeat and queued once
+                        "time": 1764230410 + n,
                         "message": "failed for someone@example.com",
                     },
                 }

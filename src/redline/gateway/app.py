@@ -39,6 +39,7 @@ from ..protocols._vendor import PERSON
 from ._aggregate import Aggregator, Fold
 from ._client_ip import ClientAddress
 from ._cors import Cors
+from ._dedup import RecentIds
 from ._ratelimit import RateLimited, RateLimiter
 from ._vendors import VENDOR_ROUTES, Vendor, is_amplitude_batch
 from .metrics import count_findings
@@ -68,6 +69,9 @@ class Counters:
     rejected: int = 0
     # accepted events folded into aggregation windows (a part of accepted)
     aggregated: int = 0
+    # records accepted lately that a client sent again: answered as
+    # accepted, not queued twice (not a part of accepted)
+    repeated: int = 0
     # (action, detector or None) -> count
     findings: Counter[tuple[str, str | None]] = dataclasses.field(
         default_factory=Counter
@@ -100,6 +104,7 @@ class Gateway:
         # ingest keys from the config (server.build adds the key store)
         self.keyring = KeyRing(config)
         self.limits = RateLimiter(config.server.rate_limits)
+        self.recent = RecentIds(config.server.dedup_window_records)
         self._cors = Cors(
             config.server.cors_origins,
             lambda origin: self.keyring.origin_allowed_by_some_key(origin),
@@ -500,6 +505,10 @@ class Gateway:
         aggregated = 0
         unknown_keys = 0
         refusals: Counter[str] = Counter()
+        recent = self.recent
+        # insert ids claimed for this request, given back if it fails
+        claimed: list[bytes] = []
+        repeated = 0
         # per-destination overrides: each project's routes grouped by the
         # engine their events go through (None: no overrides, one payload
         # for every route, the hot path)
@@ -558,6 +567,18 @@ class Gateway:
                 failed_ids.append(None)
                 continue
             accepted += 1
+            if plans is None:
+                first = None if clean is None else clean.insert_id
+            else:
+                first = _first_insert_id(own_entries, own_folds)
+            if first is not None:
+                key = recent.claim(project.name, first)
+                if key is None:
+                    # sent again by the client (a beacon's events after a
+                    # reload, a retry after a lost answer): accepted once
+                    repeated += 1
+                    continue
+                claimed.append(key)
             if plans is not None:
                 entries.extend(own_entries)
                 if own_folds:
@@ -587,13 +608,21 @@ class Gateway:
             # every record named a key that may not send: answer as the
             # vendor does for a bad token
             _refuse(refusals.most_common(1)[0][0])
-        if entries:
-            await self.outbox.append(entries)
-        if folds:
-            # after the outbox: a client retrying a failed request sends
-            # its events again, and only the outbox's are deduplicated
-            records = len(folds) if plans is None else aggregated
-            await self._aggregate(folds, records, request_id)
+        if repeated:
+            self.counters.accepted -= repeated
+            self.counters.repeated += repeated
+        try:
+            if entries:
+                await self.outbox.append(entries)
+            if folds:
+                # after the outbox: a client retrying a failed request sends
+                # its events again, and the outbox's are deduplicated there
+                records = len(folds) if plans is None else aggregated
+                await self._aggregate(folds, records, request_id)
+        except BaseException:
+            # nothing of this request counts as seen: its retry is new
+            recent.release(claimed)
+            raise
         by_kind: Counter[tuple[str, str | None]] = Counter()
         for finding, count in decisions.items():
             by_kind[(finding.action, finding.detector)] += count
@@ -715,6 +744,18 @@ def _plan(engine: Engine, project: Project) -> list[_Plan]:
         _Plan(sub, tuple(routes), project.name if sub is engine else routes[0])
         for sub, routes in grouped.values()
     ]
+
+
+def _first_insert_id(own_entries: list[Entry], own_folds: list[Fold]) -> str | None:
+    """The idempotency id a record under per-destination overrides is
+    remembered by (each destination's engine keeps the client's insert id,
+    or derives the same one from the record), None when nothing of it is
+    kept."""
+    if own_entries:
+        return own_entries[0].insert_id
+    if own_folds:
+        return own_folds[0].event.insert_id
+    return None
 
 
 def _fan_out(

@@ -275,6 +275,12 @@ class _Collector(Collector):
             "redline_events_sampled", "Events left out by policy sampling.", sampled
         )
         yield _counter(
+            "redline_events_repeated",
+            "Records a client sent again (same project and insert id as one "
+            "accepted lately): answered as accepted, queued once.",
+            counters.repeated,
+        )
+        yield _counter(
             "redline_events_aggregated",
             "Accepted events folded into aggregation windows by the policy "
             "(forwarded as summary events, not one by one).",
