@@ -507,7 +507,7 @@ class Gateway:
         refusals: Counter[str] = Counter()
         recent = self.recent
         # insert ids claimed for this request, given back if it fails
-        claimed: list[bytes] = []
+        claimed: list[int] = []
         repeated = 0
         # per-destination overrides: each project's routes grouped by the
         # engine their events go through (None: no overrides, one payload
