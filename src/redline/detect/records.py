@@ -13,7 +13,10 @@ request log's ``{"X-Session-Token": "9f8a..."}``, a form's ``{"password":
 detectors find nothing more specific in it. ``token`` and ``api_key`` on
 their own are not such names: Mixpanel's project token and PostHog's
 project key travel under them and are routing data, not secrets (their
-values are still scanned like any other).
+values are still scanned like any other). Nor are names that start with
+``$``: the vendors reserve them for what their SDKs set themselves, such as
+PostHog's ``$session_id`` and ``$window_id`` (replay ids, UUIDs the SDK
+makes up), never a server's session cookie.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ _ROUTING_NAMES = frozenset({"token", "apikey"})
 def secret_key(key: str) -> bool:
     """Whether a key names a secret (``password``, ``X-Session-Token``,
     ``client_secret``, ``connect.sid``), compared in lower case without
-    punctuation."""
+    punctuation; vendor-reserved names (``$session_id``) never do."""
+    if key.startswith("$"):
+        return False
     name = "".join(c for c in key.lower() if c.isalnum())
     if name in _ROUTING_NAMES:
         return False
