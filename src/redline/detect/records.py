@@ -21,6 +21,7 @@ makes up), never a server's session cookie.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,6 +52,9 @@ _SECRET_SUFFIXES = (
 _ROUTING_NAMES = frozenset({"token", "apikey"})
 
 
+# keys repeat across events (a site sends the same few hundred): their
+# verdicts are remembered, up to a bound, as the memo of values is
+@functools.lru_cache(maxsize=8192)
 def secret_key(key: str) -> bool:
     """Whether a key names a secret (``password``, ``X-Session-Token``,
     ``client_secret``, ``connect.sid``), compared in lower case without
@@ -96,14 +100,24 @@ class RecordRedactor:
 
     def _walk(self, value: Any, counts: dict[str, int], depth: int) -> Any:
         if isinstance(value, str):
-            return self._text(value, counts)
+            known = self._memo.get(value)  # the common case, inlined
+            if known is None:
+                return self._text(value, counts)
+            if known[1]:
+                _count(counts, known[1])
+            return known[0]
         if isinstance(value, dict | list) and depth >= MAX_DEPTH:
             _count(counts, (EntityType.UNSCANNABLE.value,))
             return f"[{EntityType.UNSCANNABLE.value}]"
         if isinstance(value, dict):
             out = {}
+            memo = self._memo
             for key, item in value.items():
-                clean_key = self._text(key, counts)
+                known = memo.get(key)
+                if known is not None and not known[1]:
+                    clean_key = key  # a key seen before, with nothing in it
+                else:
+                    clean_key = self._text(key, counts)
                 if isinstance(item, str) and secret_key(key):
                     out[clean_key] = self._named_secret(item, counts)
                 else:
