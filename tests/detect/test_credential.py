@@ -46,6 +46,12 @@ POSITIVES = [
     ('{"user":"jane","password":"hunter2!"}', ["hunter2!"]),
     ("aws_secret_access_key=wJalrXUtnFEMI/K7MDENG", ["wJalrXUtnFEMI/K7MDENG"]),
     ("db password: Pa55word", ["Pa55word"]),
+    # an opaque token of letters alone (one in a few hundred random base62
+    # tokens of this length has no digit)
+    (
+        "GET /v1/me\nAuthorization: Bearer WvIEvJmCjMRWbggsGhicRlFIAMaPgfbytq\n",
+        ["WvIEvJmCjMRWbggsGhicRlFIAMaPgfbytq"],
+    ),
 ]
 
 NEAR_MISSES = [
@@ -58,6 +64,8 @@ NEAR_MISSES = [
     "password: incorrect",  # a word, not a secret
     "password: ********",
     "Use Bearer authentication for this API",
+    "Bearer XMLHttpRequestEventTarget",  # CamelCase names turn case rarely
+    "Bearer AuthenticationHandlerMiddleware",
     'WWW-Authenticate: Basic realm="api"',
     "Basic Plan",
     "?token=&x=1",  # empty

@@ -26,6 +26,10 @@ POSITIVES = [
     "東京の天気を教えてください。明日は雨が降りますか\uff1f",
     "先週の会議のメモを上司のために要約してください。",
     "The answer is below.\n\n1. Open the settings page and pick the plan you want.",
+    # numbers and codes quoted in a message do not make it less of one
+    "Merci pour la réponse rapide, le problème est résolu. Voici les "
+    "informations du client : FR76 3000 6000 0112 3456 7890 189.",
+    "Please charge the card 4111 1111 1111 1111 for my order 2291 today.",
 ]
 
 NEGATIVES = [

@@ -16,6 +16,11 @@ line, as written or after undoing its percent- or base64-encoding, must be
 gone from the redacted line in every such view. That is what the scanner's
 decoded views of URL parameters are for; decoding whole bodies (gzip,
 ``data=`` payloads) is the protocol adapters' work, tested with them.
+
+Last, each case's whole event goes through the record redactor that
+``redact-all`` uses (keys, long integers, values under secret names), and
+every ``path:`` entry, every ``text:`` entry and every literal
+``must_not_contain`` entry is checked on the whole output.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from typing import Any
 import pytest
 
 from redline.detect import default_scanner, redact
+from redline.detect.records import RecordRedactor
+from redline.detect.scanner import DEFAULT_DETECTORS
 
 CASES_FILE = Path(__file__).parents[1] / "data" / "leak_cases.jsonl"
 CASES = [json.loads(line) for line in CASES_FILE.read_text().splitlines() if line]
@@ -186,3 +193,60 @@ def test_every_skip_names_a_case_and_an_entry_that_exist() -> None:
     for case_id, needle in SKIPPED:
         (case,) = [case for case in CASES if case["id"] == case_id]
         assert needle in case["must_not_contain"]
+
+
+# Whole records: each case's event (for protocol cases, the decoded payload)
+# as the detection net of a keep-everything policy reads it: every string
+# at any depth, object keys and long integers included, and values filed
+# under a secret's name. The default detectors run, not ``free_text``: a
+# policy that keeps a comment keeps its words (BH-30), and a policy that
+# names ``free_text`` replaces it whole by its own choice.
+
+records = RecordRedactor(DEFAULT_DETECTORS)
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[\]]+)")
+
+
+def _at(record: Any, path: str) -> Any:
+    """The value at a case's dotted path (``batch[0].properties.$ip``)."""
+    for index, key in _PATH_PART.findall(path):
+        record = record[int(index)] if index else record[key]
+    return record
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """Every string of a record, keys included, and integers as digits."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+    elif type(value) is int:
+        yield str(value)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_a_whole_record_keeps_what_the_case_keeps_and_leaks_nothing(
+    case: dict[str, Any],
+) -> None:
+    event = case["event"]
+    clean, _ = records.redact(event)
+    before, after = list(_texts(event)), list(_texts(clean))
+    views = after + [urllib.parse.unquote_plus(text) for text in after]
+
+    present = [
+        needle
+        for needle in case["must_not_contain"]
+        if (case["id"], needle) not in SKIPPED and any(needle in t for t in before)
+    ]
+    assert [needle for needle in present if any(needle in v for v in views)] == []
+
+    for entry in case["must_keep"]:
+        kind, _, target = entry.partition(":")
+        if kind == "path":
+            assert _at(clean, target) == _at(event, target), entry
+        elif any(target in text for text in before):
+            assert any(target in text for text in after), entry

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from redline.detect import DETECTORS, Scanner, build_detector, redact
+from redline.detect.scanner import PLAIN
 
 scanner = Scanner(
     [build_detector(name) for name in DETECTORS]
@@ -43,3 +44,18 @@ def test_scanner_never_raises_and_spans_stay_inside(text: str) -> None:
         assert span.start >= position
         position = span.end
     redact(text, spans)
+
+
+# the scanner answers a string that is one UUID or one ISO date-time at once,
+# without running a detector: that holds only if no detector would have
+# found anything in it, which the scan below the shortcut checks
+PLAIN_VALUES = st.from_regex(PLAIN, fullmatch=True) | st.uuids().map(str)
+
+
+@settings(max_examples=400, deadline=None)
+@given(PLAIN_VALUES)
+def test_what_the_scanner_skips_as_plain_no_detector_finds_anything_in(
+    text: str,
+) -> None:
+    assert scanner.scan(text) == []
+    assert scanner._scan(text, 0) == []

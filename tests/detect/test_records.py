@@ -45,7 +45,7 @@ def test_keys_that_name_secrets(key: str) -> None:
 @pytest.mark.parametrize(
     "key",
     ["token", "$token", "api_key", "publishable_key", "max_tokens", "session_count",
-     "$device_id", "plan", "content_hash"],
+     "$device_id", "plan", "content_hash", "$session_id", "$window_id"],
 )  # fmt: skip
 def test_keys_that_do_not(key: str) -> None:
     assert not secret_key(key)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import itertools
 import re
 from typing import Any
 
@@ -176,7 +177,8 @@ class CredentialDetector:
             return Span(self.type, start, end, 0.95, "basic authorization")
         if len(value) < 8 or _skip_value(value):
             return None
-        if not any(c.isdigit() or c in "._-~+/" for c in value):
+        marked = any(c.isdigit() or c in "._-~+/" for c in value)
+        if not marked and not _random_letters(value):
             return None  # "Bearer authentication": a word, not a token
         return Span(self.type, start, end, 0.95, "bearer token")
 
@@ -207,3 +209,17 @@ def _is_basic_pair(value: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return ":" in text and text.isprintable()
+
+
+# an opaque token drawn from letters alone: long, and its case changing
+# back and forth as no word or CamelCase name does ("XMLHttpRequest" has 2)
+_MIN_LETTER_TOKEN = 20
+_MIN_CASE_TURNS = 4
+
+
+def _random_letters(value: str) -> bool:
+    """Whether a value of letters only reads as a random token."""
+    if len(value) < _MIN_LETTER_TOKEN:
+        return False
+    turns = sum(a.islower() and b.isupper() for a, b in itertools.pairwise(value))
+    return turns >= _MIN_CASE_TURNS

@@ -8,7 +8,11 @@ whole string as one ``FREE_TEXT`` span when it looks like sentences:
 
 - in scripts that separate words by spaces: at least :data:`MIN_WORDS`
   whitespace-separated tokens, most of them words (letters, with inner
-  apostrophes or hyphens, and the punctuation that surrounds words), and at
+  apostrophes or hyphens, and the punctuation that surrounds words; groups
+  of letters and digits, the numbers and codes a message quotes, count
+  neither way, so that an IBAN printed in seven groups does not make a
+  message less of one, while the ``Chrome/120.0`` of a user agent still
+  counts against), and at
   least two *function words* (articles, pronouns, prepositions,
   conjunctions, auxiliaries of English, German, French, Spanish, Portuguese
   and Italian), which sentences have and labels, titles of a few words,
@@ -66,6 +70,8 @@ _WORD = re.compile(
     r"[^\W\d_]+(?:['\u2019\-][^\W\d_]+)*"
     f"[{re.escape(_CLOSERS)}]*"
 )
+# a number or code quoted in a sentence: "4111", "FR76", "2291."
+_QUOTED = re.compile(r"(?=[^\s\d]*\d)[A-Za-z0-9]+" f"[{re.escape(_CLOSERS)}]*")
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _HIRAGANA = re.compile(r"[\u3041-\u309f]")
 # ideographic full stop and comma, full-width exclamation, question, comma
@@ -93,13 +99,15 @@ def _spaced(text: str) -> str | None:
     tokens = text.split()
     if len(tokens) < MIN_WORDS:
         return None
-    words = function = 0
+    words = function = quoted = 0
     for token in tokens:
-        if _WORD.fullmatch(token):
+        if _QUOTED.fullmatch(token):
+            quoted += 1
+        elif _WORD.fullmatch(token):
             words += 1
             if token.strip(_OPENERS + _CLOSERS).lower() in _FUNCTION_WORDS:
                 function += 1
-    if words < MIN_WORDS or words < MIN_WORD_SHARE * len(tokens):
+    if words < MIN_WORDS or words < MIN_WORD_SHARE * (len(tokens) - quoted):
         return None
     if function < MIN_FUNCTION_WORDS:
         return None

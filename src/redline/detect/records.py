@@ -13,11 +13,15 @@ request log's ``{"X-Session-Token": "9f8a..."}``, a form's ``{"password":
 detectors find nothing more specific in it. ``token`` and ``api_key`` on
 their own are not such names: Mixpanel's project token and PostHog's
 project key travel under them and are routing data, not secrets (their
-values are still scanned like any other).
+values are still scanned like any other). Nor are names that start with
+``$``: the vendors reserve them for what their SDKs set themselves, such as
+PostHog's ``$session_id`` and ``$window_id`` (replay ids, UUIDs the SDK
+makes up), never a server's session cookie.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -48,10 +52,15 @@ _SECRET_SUFFIXES = (
 _ROUTING_NAMES = frozenset({"token", "apikey"})
 
 
+# keys repeat across events (a site sends the same few hundred): their
+# verdicts are remembered, up to a bound, as the memo of values is
+@functools.lru_cache(maxsize=8192)
 def secret_key(key: str) -> bool:
     """Whether a key names a secret (``password``, ``X-Session-Token``,
     ``client_secret``, ``connect.sid``), compared in lower case without
-    punctuation."""
+    punctuation; vendor-reserved names (``$session_id``) never do."""
+    if key.startswith("$"):
+        return False
     name = "".join(c for c in key.lower() if c.isalnum())
     if name in _ROUTING_NAMES:
         return False
@@ -91,14 +100,24 @@ class RecordRedactor:
 
     def _walk(self, value: Any, counts: dict[str, int], depth: int) -> Any:
         if isinstance(value, str):
-            return self._text(value, counts)
+            known = self._memo.get(value)  # the common case, inlined
+            if known is None:
+                return self._text(value, counts)
+            if known[1]:
+                _count(counts, known[1])
+            return known[0]
         if isinstance(value, dict | list) and depth >= MAX_DEPTH:
             _count(counts, (EntityType.UNSCANNABLE.value,))
             return f"[{EntityType.UNSCANNABLE.value}]"
         if isinstance(value, dict):
             out = {}
+            memo = self._memo
             for key, item in value.items():
-                clean_key = self._text(key, counts)
+                known = memo.get(key)
+                if known is not None and not known[1]:
+                    clean_key = key  # a key seen before, with nothing in it
+                else:
+                    clean_key = self._text(key, counts)
                 if isinstance(item, str) and secret_key(key):
                     out[clean_key] = self._named_secret(item, counts)
                 else:

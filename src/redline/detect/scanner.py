@@ -16,6 +16,12 @@ card has 13, a phone number 7); the scanner counts the digits of a string
 once, in C, and skips those detectors on strings with fewer, which spares
 the trigger searches on words, names and most labels.
 
+Before any of that, a string that is one UUID or one ISO 8601 date or
+date-time and nothing else (:data:`PLAIN`) is answered at once: no detector
+finds anything in such a string (a test holds them to it), and events are
+full of them (ids, insert ids, timestamps), most of them distinct, so the
+memo of repeated values does not help with them.
+
 Failing closed (STYLE.md, habit 4): a string longer than ``max_length``
 characters, and a string on which a detector raises, comes back as one
 :attr:`EntityType.UNSCANNABLE` span over the whole string, so a caller that
@@ -53,6 +59,15 @@ logger = logging.getLogger("redline.engine")
 _Search = Callable[[str], "re.Match[str] | None"]
 
 MAX_LENGTH = 65_536  # characters scanned at most; longer strings fail closed
+
+# one UUID (any version, either case), or one date (19xx or 20xx) with an
+# optional time, fraction and zone, as ISO 8601 and SQL write them
+PLAIN = re.compile(
+    r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    r"|(?:19|20)[0-9]{2}-[01][0-9]-[0-3][0-9]"
+    r"(?:[T ][0-2][0-9]:[0-5][0-9](?::[0-6][0-9](?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+\-][0-2][0-9]:?[0-5][0-9])?)?"
+)
 
 TOO_LONG = "too long to scan"
 DETECTOR_ERROR = "detector error"
@@ -131,6 +146,8 @@ class Scanner:
         """The entities found in ``text``, sorted by start, not overlapping."""
         if len(text) > self.max_length:
             return [_whole(text, TOO_LONG)]
+        if _plain(text) is not None:
+            return []
         spans = self._scan(text, 0)
         if spans is None:
             return [_whole(text, DETECTOR_ERROR)]
@@ -236,6 +253,7 @@ def _whole(text: str, reason: str) -> Span:
     return Span(EntityType.UNSCANNABLE, 0, len(text), 1.0, reason)
 
 
+_plain = PLAIN.fullmatch
 _DIGIT_BYTES = b"0123456789"
 
 

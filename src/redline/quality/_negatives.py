@@ -241,9 +241,16 @@ def public_id(ctx: Ctx) -> tuple[str, str]:
             "device-id",
             "ga-id",
             "key-prefix",
+            "stripe-object",
+            "ulid",
+            "object-id",
+            "traceparent",
+            "aws-arn",
+            "ga-client-id",
         )
     )
     t = ctx.token
+    r = ctx.rng.randint
     if variant == "mixpanel-token":
         return t(32, HEX), variant
     if variant == "posthog-key":
@@ -257,6 +264,22 @@ def public_id(ctx: Ctx) -> tuple[str, str]:
         )
     if variant == "ga-id":
         return f"G-{t(10, ALNUM.upper()[26:] + '0123456789')}", variant
+    if variant == "stripe-object":  # ids of customers, payments, prices
+        prefix = ctx.pick(("cus_", "pi_", "sub_", "price_", "in_", "prod_"))
+        return prefix + t(r(14, 24)), variant
+    if variant == "ulid":
+        return t(26, "0123456789ABCDEFGHJKMNPQRSTVWXYZ"), variant
+    if variant == "object-id":  # a MongoDB ObjectId
+        return t(24, HEX), variant
+    if variant == "traceparent":  # a W3C trace context header
+        return f"00-{t(32, HEX)}-{t(16, HEX)}-01", variant
+    if variant == "aws-arn":  # a 12-digit account id inside
+        role = ctx.pick(("deploy", "ci-runner", "analytics-export"))
+        return f"arn:aws:iam::{r(10**11, 10**12 - 1)}:role/{role}", variant
+    if variant == "ga-client-id":  # Google Analytics' _ga cookie value
+        return f"GA1.1.{r(10**9, 2 * 10**9)}.{r(1_700_000_000, 1_790_000_000)}", (
+            variant
+        )
     return ctx.pick(("sk-proj-…", "sk-proj-TEST", "ghp_…abcd", "AKIA…")), variant
 
 
@@ -277,9 +300,18 @@ def clean_url(ctx: Ctx) -> tuple[str, str]:
         f"https://{ctx.pick(('www', 'app', 'shop', 'docs'))}.{ctx.fake.domain_name()}"
     )
     path = ctx.pick(_PATHS)
-    variant = ctx.pick(("plain", "utm", "paged"))
+    variant = ctx.pick(("plain", "utm", "paged", "ad-click"))
     if variant == "plain":
         return base + path, variant
+    if variant == "ad-click":  # click ids that ad networks append to landings
+        name = ctx.pick(("gclid", "fbclid", "msclkid"))
+        if name == "gclid":
+            value = "Cj0KCQjw" + ctx.token(80, ALNUM + "-_")
+        elif name == "fbclid":
+            value = "IwAR" + ctx.token(57, ALNUM + "-_")
+        else:
+            value = ctx.token(32, HEX)
+        return f"{base}{path}?{name}={value}", variant
     if variant == "utm":
         source = ctx.pick(("newsletter", "google", "twitter"))
         return (
@@ -302,7 +334,7 @@ def number_like(ctx: Ctx) -> tuple[str, str]:
     r = ctx.rng.randint
     variant = ctx.pick(
         ("isbn", "ean13", "ups", "zip4", "jp-postal", "date-slash", "clock",
-         "duration", "stack", "sku", "build")
+         "duration", "stack", "sku", "build", "coordinates", "resolution")
     )  # fmt: skip
     if variant == "isbn":
         code = _ean13(ctx, "978")
@@ -329,4 +361,9 @@ def number_like(ctx: Ctx) -> tuple[str, str]:
         )
     if variant == "sku":
         return f"SKU-{r(1000, 9999)}-{ctx.pick(('XS', 'M', 'XL', '42'))}", variant
+    if variant == "coordinates":
+        lat, lon = ctx.rng.uniform(-60, 70), ctx.rng.uniform(-180, 180)
+        return f"{lat:.6f}, {lon:.6f}", variant
+    if variant == "resolution":
+        return ctx.pick(("1920x1080", "2560x1440", "390x844", "1366x768")), variant
     return f"{r(2024, 2026)}{r(1, 12):02d}{r(1, 28):02d}.{r(1, 9)}", variant
