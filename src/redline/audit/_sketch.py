@@ -17,6 +17,7 @@ order with the same result.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import datasketches  # type: ignore[import-untyped]
@@ -82,6 +83,15 @@ class People:
         if len(self._pending) >= _FLUSH or len(self._pending) > self._cap:
             self._flush()
 
+    def update(self, digests: Iterable[int]) -> None:
+        if self._sketch is not None:
+            for digest in digests:
+                self._sketch.add(digest)
+            return
+        self._pending.update(digests)
+        if len(self._pending) >= _FLUSH or len(self._pending) > self._cap:
+            self._flush()
+
     def merge(self, other: People) -> None:
         other._flush()
         if other._sketch is not None:
@@ -94,7 +104,7 @@ class People:
                 self._sketch.add(digest)
             return
         self._flush()
-        self._array = np.union1d(self._array, other._array)
+        self._array = _union(self._array, other._array)
         self._check_cap()
 
     def count(self) -> int:
@@ -113,7 +123,7 @@ class People:
             fresh = np.fromiter(
                 self._pending, dtype=np.uint64, count=len(self._pending)
             )
-            self._array = np.union1d(self._array, fresh)
+            self._array = _union(self._array, fresh)
         self._pending = set()
         self._check_cap()
 
@@ -139,3 +149,20 @@ class People:
         data, self._cap, self._sketch = state
         self._array = np.frombuffer(data, dtype=np.uint64).copy()
         self._pending = set()
+
+
+def _union(
+    ordered: np.ndarray[Any, np.dtype[np.uint64]],
+    other: np.ndarray[Any, np.dtype[np.uint64]],
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The sorted distinct digests of both; ``ordered`` is sorted and
+    distinct already. A stable sort of two sorted runs is a merge, so this
+    costs about the size of both, not a full sort as ``np.union1d``."""
+    if not ordered.size:
+        return np.unique(other)
+    both = np.concatenate((ordered, np.sort(other)))
+    both.sort(kind="stable")
+    keep = np.empty(both.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(both[1:], both[:-1], out=keep[1:])
+    return both[keep]

@@ -32,7 +32,7 @@ Reader = Callable[
     [Chunk, Callable[[int], None] | None], Iterable[AuditRecord | Malformed]
 ]
 # records folded at once (and between progress messages from a worker)
-_BATCH = 4_096
+_BATCH = 16_384
 
 
 @dataclasses.dataclass(slots=True)
