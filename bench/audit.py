@@ -13,6 +13,12 @@ peak resident memory of the parent, of the largest worker and of all of
 them together (sampled every 0.1 s with psutil), so the two sizes show
 whether memory grows with the input.
 
+The machine is shared, so wall-clock figures move with the load. It also
+prints the CPU seconds each phase used (this process and its reaped
+workers, from getrusage) and the CPU ratio audit/floor, which other
+processes hardly move, and the throughput that CPU time projects on
+``--workers`` idle cores.
+
     nice python bench/audit.py                    # 256 MB and 2 GB
     python bench/audit.py --sizes 64 --keep /tmp/audit-bench
 """
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -74,6 +81,15 @@ def _read_only(chunk: Chunk) -> int:
     return sum(1 for item in readers.read(chunk) if isinstance(item, AuditRecord))
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its workers that have exited."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 def floor(paths: list[str], workers: int) -> tuple[float, int]:
     chunks = readers.plan(paths, "mixpanel")
     started = time.perf_counter()
@@ -96,12 +112,15 @@ def run(size_mb: int, directory: Path, workers: int) -> None:
     )
     paths = [str(path) for path in export.files]
 
+    cpu = _cpu()
     floor_seconds, floor_events = floor(paths, workers)
+    floor_cpu, cpu = _cpu() - cpu, _cpu()
     with PeakMemory() as memory:
         started = time.perf_counter()
         analysis = analyse(paths, format="mixpanel", workers=workers)
         report = build_report(analysis)
         seconds = time.perf_counter() - started
+    audit_cpu = _cpu() - cpu
     assert analysis.partial.events == export.events == floor_events
 
     minutes = seconds / 60
@@ -111,6 +130,17 @@ def run(size_mb: int, directory: Path, workers: int) -> None:
             f"{export.events / took:10,.0f} events/s"
         )
     print(f"audit / floor time     {seconds / floor_seconds:7.2f}x")
+    print(
+        f"CPU                    floor {floor_cpu:.1f}s, audit {audit_cpu:.1f}s "
+        f"({audit_cpu / floor_cpu:.2f}x); "
+        f"{audit_cpu / export.events * 1e6:.1f} us/event"
+    )
+    projected = export.bytes / 1e9 / (audit_cpu / workers / 60)
+    print(
+        f"projected on {workers} idle cores "
+        f"{projected:5.2f} GB/min  {export.events / (audit_cpu / workers):10,.0f} "
+        "events/s (from CPU time)"
+    )
     print(
         f"peak RSS               parent {_mb(memory.parent)}, largest worker "
         f"{_mb(memory.worker)}, all {_mb(memory.total)}"
@@ -129,7 +159,10 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write exports here and keep them")
     args = parser.parse_args()
     directory = args.keep or Path(tempfile.mkdtemp(prefix="redline-audit-bench-"))
-    print(f"{args.workers} workers, {os.cpu_count()} cores, load {os.getloadavg()}")
+    print(
+        f"{args.workers} workers, {os.cpu_count()} cores, "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     try:
         for size in args.sizes:
             run(size, directory, args.workers)

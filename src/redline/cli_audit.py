@@ -49,6 +49,15 @@ if TYPE_CHECKING:
     type=click.IntRange(min=1),
     help="Worker processes (default: one per core).",
 )
+@click.option(
+    "--detector",
+    "detectors",
+    multiple=True,
+    metavar="NAME",
+    callback=lambda _ctx, _param, names: _check_detectors(names),
+    help="Also run this detector (repeatable), such as national_id:fr.nir "
+    "(a python-stdnum module); the gateway's default detectors always run.",
+)
 def audit(
     paths: tuple[str, ...],
     fmt: str | None,
@@ -56,6 +65,7 @@ def audit(
     html_path: str | None,
     policy_path: str | None,
     workers: int | None,
+    detectors: tuple[str, ...],
 ) -> None:
     """Inventory an analytics export and report the personal data in it.
 
@@ -77,7 +87,11 @@ def audit(
         analysis = _with_progress(
             errors,
             lambda notify: analyse(
-                list(paths), format=fmt, workers=workers, on_progress=notify
+                list(paths),
+                format=fmt,
+                workers=workers,
+                on_progress=notify,
+                detectors=detectors,
             ),
         )
     except RedlineError as exc:
@@ -112,6 +126,16 @@ def audit(
         )
     for line in written:
         click.echo(line)
+
+
+def _check_detectors(names: tuple[str, ...]) -> tuple[str, ...]:
+    from .detect import detector_name_error
+
+    for name in names:
+        problem = detector_name_error(name)
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint="--detector")
+    return names
 
 
 def _with_progress(

@@ -15,9 +15,8 @@ Properties are counted by their top-level key in ``AuditRecord.properties``
 (so a Segment IP in ``context.ip`` counts under ``context``, an Amplitude email
 in ``user_properties.email`` under ``user_properties``). Types are the
 detectors' entity names (``EMAIL``, ``PHONE``, ``CREDIT_CARD``, ``IP_ADDRESS``,
-``JWT``, ``API_KEY``) plus ``IBAN`` (no detector yet: the scanner finds
-nothing in these values, which the tests check) and ``FREE_TEXT`` (sentences
-of five or more words with nothing else in them). Every other value (plans,
+``JWT``, ``API_KEY``, ``IBAN``, ``US_SSN``, ``JP_MY_NUMBER``) and ``FREE_TEXT``
+(sentences of five or more words with nothing else in them). Every other value (plans,
 amounts, URLs, UUIDs, ISO times) is clean for the default scanner.
 """
 
@@ -40,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from stdnum.jp import in_ as my_number
 
 from redline.audit.records import FORMATS
 
@@ -184,6 +184,8 @@ class Person:
     ip: str
     jwt: str
     api_key: str
+    ssn: str
+    my_number: str
 
 
 def _person(rng: random.Random, index: int) -> Person:
@@ -193,7 +195,10 @@ def _person(rng: random.Random, index: int) -> Person:
     phone = rng.choice(_PHONES).format(
         a=rng.randrange(1000, 9999), b=rng.randrange(1000, 9999)
     )
-    card = _luhn_complete("4" + "".join(rng.choice("0123456789") for _ in range(14)))
+    # not 49..: a grouped Visa number from 49 also reads as a German phone
+    # number, and the phone detector wins (see README, Limitations)
+    head = "4" + rng.choice("012345678")
+    card = _luhn_complete(head + "".join(rng.choice("0123456789") for _ in range(13)))
     if rng.random() < 0.5:
         card = " ".join(card[i : i + 4] for i in range(0, 16, 4))
     if rng.random() < 0.5:
@@ -210,9 +215,30 @@ def _person(rng: random.Random, index: int) -> Person:
         key = "sk_live_" + "".join(rng.choice(_ALNUM) for _ in range(24))
     else:
         key = "AKIA" + "".join(rng.choice(_B32) for _ in range(16))
+    jwt = f"{header}.{payload}.{signature}"
     return Person(
-        pid, email, phone, card, _iban(rng), ip, f"{header}.{payload}.{signature}", key
+        pid, email, phone, card, _iban(rng), ip, jwt, key, _ssn(rng), _my_number(rng)
     )
+
+
+def _ssn(rng: random.Random) -> str:
+    """A number in the SSA's issued ranges (area 200-399, group 10-98).
+
+    Areas 16x and 49x are left out: such numbers also read as German phone
+    numbers, and the phone detector wins (see README, Limitations)."""
+    area, group = rng.randrange(200, 400), rng.randrange(10, 99)
+    return f"{area:03d}-{group:02d}-{rng.randrange(1000, 10000):04d}"
+
+
+def _my_number(rng: random.Random) -> str:
+    """A Japanese Individual Number with its check digit, as on the card.
+
+    It starts with 2, 6 or 7: a grouped 12-digit number starting with 0 or
+    with a country code (44, 49, 81, 91 ...) also reads as a phone number,
+    and the phone detector wins (see README, Limitations)."""
+    body = rng.choice("267") + "".join(rng.choice("0123456789") for _ in range(10))
+    digits = body + my_number.calc_check_digit(body)
+    return " ".join(digits[i : i + 4] for i in range(0, 12, 4))
 
 
 def _clean_hex(rng: random.Random) -> str:
@@ -301,6 +327,15 @@ def _feedback(rng: random.Random, p: Person) -> tuple[dict[str, Any], list[Any]]
     ]
 
 
+def _verified(rng: random.Random, p: Person) -> tuple[dict[str, Any], list[Any]]:
+    props: dict[str, Any] = {"method": rng.choice(("document", "bank", "video"))}
+    if rng.random() < 0.5:
+        props["ssn"] = p.ssn
+        return props, [("ssn", "US_SSN")]
+    props["my_number"] = p.my_number
+    return props, [("my_number", "JP_MY_NUMBER")]
+
+
 def _clicked(rng: random.Random, p: Person) -> tuple[dict[str, Any], list[Any]]:
     return {"button": rng.choice(("buy-now", "add-to-cart", "menu")), "items": 3}, []
 
@@ -312,6 +347,7 @@ TEMPLATES: dict[str, Template] = {
     "API Request": _api,
     "Feedback Sent": _feedback,
     "Button Clicked": _clicked,
+    "Identity Verified": _verified,
 }
 # CSV columns: every property a template can write
 CSV_PROPERTIES = (
@@ -332,8 +368,21 @@ CSV_PROPERTIES = (
     "comment",
     "button",
     "items",
+    "method",
+    "ssn",
+    "my_number",
 )
-PLANT_VALUE_TYPES = ("email", "phone", "card", "iban", "ip", "jwt", "api_key")
+PLANT_VALUE_TYPES = (
+    "email",
+    "phone",
+    "card",
+    "iban",
+    "ip",
+    "jwt",
+    "api_key",
+    "ssn",
+    "my_number",
+)
 
 
 def events(seed: int, count: int, people: int) -> list[Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from redline.audit._classify import Classifier
+from redline.audit._classify import Classifier, _digit_counts
 
 from .exports import write_exports
 
@@ -59,6 +59,16 @@ PIECES = [
     "AKIAIOSFODNN7EXAMPLE",
     "sk_live_A1b2C3d4E5f6G7h8J9k0",
     "?token=abc123",
+    # a base64url email and an escaped one in URL parameters: the scanner
+    # decodes these, no trigger sees them raw
+    "?u=amFuZUBleGFtcGxlLmNvbQ",
+    "&e=jane%2Edoe%40example%2Ecom",
+    "GB82 WEST 1234 5698 7654 32",
+    "DE89370400440532013000",
+    "078-05-1120",
+    "SSN ",
+    "social security",
+    "1234 5678 9012",
     "password: Pa55word",
     "words of text ",
     "Mozilla/5.0 (",
@@ -97,3 +107,14 @@ def test_shapes_mask_what_was_found() -> None:
     assert shape("4111 1111 1111 1111") == "**** **** **** 1111"
     assert shape("Plan 42") == "Aaaa 99"
     assert "jane" not in shape("mail jane.doe@example.com now")
+
+
+def test_digit_counts_of_a_batch_match_counting_one_by_one() -> None:
+    rng = random.Random(3)
+    for _ in range(500):
+        texts = [
+            "".join(rng.choice("ab12 -9/") for _ in range(rng.randrange(0, 6)))
+            for _ in range(rng.randrange(1, 9))
+        ]
+        expected = [sum(char.isdigit() for char in text) for text in texts]
+        assert _digit_counts(texts) == expected, texts

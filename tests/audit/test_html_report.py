@@ -77,10 +77,15 @@ def test_html_report_shows_its_sections_in_chromium(tmp_path: Path) -> None:
             requests: list[str] = []
             page.on("request", lambda r: requests.append(r.url))
             page.goto(html.as_uri())
+            boxes = {}
+            sections = {}
             for selector in SECTIONS:
                 box = page.locator(selector).bounding_box()
                 assert page.locator(selector).is_visible(), selector
                 assert box is not None and box["height"] > 20, selector
+                boxes[selector] = box
+                # what the section looks like on screen, not only in the DOM
+                sections[selector] = page.locator(selector).screenshot()
             for chart in ("#chart-kinds", "#chart-events", "#chart-time"):
                 assert page.locator(f"{chart} svg rect").count() > 0, chart
             assert "Email addresses" in page.locator("#blast-radius").inner_text()
@@ -94,3 +99,11 @@ def test_html_report_shows_its_sections_in_chromium(tmp_path: Path) -> None:
     width, height, variety = _png_facts(shot.read_bytes())
     assert width >= 1280 and height > 1000
     assert variety > 100  # text, tables and coloured charts, not a blank page
+    # every section lies inside the full-page screenshot, and its own
+    # picture shows more than a blank box
+    assert all(box["y"] + box["height"] <= height + 1 for box in boxes.values())
+    for selector, picture in sections.items():
+        section_width, section_height, section_variety = _png_facts(picture)
+        assert section_width > 200 and section_height > 20, selector
+        assert section_variety > 30, (selector, section_variety)
+    assert _png_facts(sections["#charts"])[2] > 100  # coloured bars

@@ -145,3 +145,24 @@ def test_names_past_the_bounds_are_counted_together(monkeypatch) -> None:  # typ
     )
     policy = suggest_policy(merged)
     assert "(other" not in policy
+
+
+def test_a_kind_in_both_name_and_value_counts_each_event_once() -> None:
+    records: list[AuditRecord | Malformed] = [
+        AuditRecord(
+            "Signed Up",
+            f"p{index}",
+            1_714_550_400.0 + index,
+            {"jane.doe@example.com": f"p{index}@mail.example.com"},
+            f"f:{index}",
+        )
+        for index in range(5)
+    ]
+    partial = Partial(key=KEY)
+    partial.fold(records, Classifier())
+
+    (prop,) = partial.by_event["Signed Up"].properties.values()
+    assert prop.findings["EMAIL"].events == 5
+    assert prop.findings["EMAIL"].people.count() == 5
+    assert prop.flagged == 5
+    assert partial.kind_events["EMAIL"] == 5

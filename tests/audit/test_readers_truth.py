@@ -20,7 +20,7 @@ from redline.detect import default_scanner
 from .exports import Count, Truth, write_big_mixpanel, write_exports
 
 # types the generator plants that no detector covers (checked separately)
-UNDETECTED = {"IBAN", "FREE_TEXT"}
+UNDETECTED = {"FREE_TEXT"}
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -85,24 +85,43 @@ def test_every_planted_type_is_present_with_several_people(
 ) -> None:
     truth = datasets["mixpanel"]
 
-    for kind in ("EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "JWT"):
+    for kind in (
+        "EMAIL",
+        "PHONE",
+        "CREDIT_CARD",
+        "IBAN",
+        "IP_ADDRESS",
+        "JWT",
+        "US_SSN",
+        "JP_MY_NUMBER",
+    ):
         assert truth.by_type[kind].people >= 5, kind
     assert truth.by_type["API_KEY"].events >= 5
     assert truth.affected.people <= truth.people
 
 
-def test_free_text_and_ibans_hold_nothing_a_detector_finds(
+def test_free_text_holds_nothing_and_ids_are_found_whole(
     datasets: dict[str, Truth],
 ) -> None:
     scanner = default_scanner()
     records = _records(datasets["jsonl"])
 
     texts = [r.properties["comment"] for r in records if "comment" in r.properties]
-    ibans = [r.properties["iban"] for r in records if "iban" in r.properties]
-
-    assert texts and ibans
+    assert texts
     assert all(len(t.split()) >= 5 and not scanner.scan(t) for t in texts)
-    assert all(not scanner.scan(i) for i in ibans)
+    for key, kind in (
+        ("iban", "IBAN"),
+        ("ssn", "US_SSN"),
+        ("my_number", "JP_MY_NUMBER"),
+    ):
+        values = [r.properties[key] for r in records if key in r.properties]
+        assert values, key
+        for value in values:
+            spans = scanner.scan(value)
+            assert [(s.type.value, s.start, s.end) for s in spans] == [
+                (kind, 0, len(value))
+            ]
+    ibans = [r.properties["iban"] for r in records if "iban" in r.properties]
     assert all(_iban_valid(i) for i in ibans)
 
 

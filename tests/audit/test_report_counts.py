@@ -12,9 +12,6 @@ from redline.audit.run import analyse
 
 from .exports import FORMATS, Truth, write_exports
 
-# planted kinds no detector finds yet (the truth still lists them)
-UNDETECTED = {"IBAN"}
-
 
 @pytest.fixture(scope="module")
 def truths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Truth]:
@@ -41,7 +38,7 @@ def test_events_people_and_kinds_match_the_truth(
     truth, report = truths[fmt], reports[fmt]
     assert report["events"]["total"] == truth.events
     by_kind = {row["kind"]: row for row in report["blast_radius"]["by_kind"]}
-    expected = {k: c for k, c in truth.by_type.items() if k not in UNDETECTED}
+    expected = truth.by_type
     assert set(by_kind) == set(expected)
     for kind, count in expected.items():
         assert (by_kind[kind]["events"], by_kind[kind]["people"]) == (
@@ -65,9 +62,7 @@ def test_findings_per_property_match_the_truth(
         for row in report["findings"]
     }
     expected = {
-        key: (count.events, count.people)
-        for key, count in truth.by_property.items()
-        if key[2] not in UNDETECTED
+        key: (count.events, count.people) for key, count in truth.by_property.items()
     }
     assert found == expected
 
@@ -107,3 +102,19 @@ def test_time_range_and_inventory(
         for prop in row["properties"]:
             assert 0 < prop["fill_rate"] <= 1
             assert prop["distinct_estimate"] >= 1
+
+
+def test_government_ids_and_bank_accounts_rank_first(
+    reports: dict[str, dict],
+) -> None:
+    report = reports["mixpanel"]
+    by_kind = {row["kind"]: row for row in report["blast_radius"]["by_kind"]}
+    categories = {kind: by_kind[kind]["category"] for kind in by_kind}
+    assert categories["US_SSN"] == categories["JP_MY_NUMBER"] == "government_id"
+    assert categories["IBAN"] == categories["CREDIT_CARD"] == "financial"
+    ranking = report["risk_ranking"]
+    tiers = [row["tier"] for row in ranking]
+    assert tiers == sorted(tiers)
+    first = {row["property"] for row in ranking if row["tier"] == 1}
+    assert {"ssn", "my_number", "iban", "card_number", "token", "api_key"} <= first
+    assert all(row["suggested_action"] == "drop" for row in ranking if row["tier"] == 1)

@@ -19,6 +19,7 @@ import bisect
 import re
 from typing import Any, NamedTuple
 
+import numpy as np
 import orjson
 
 from ..detect import EntityType, Scanner, Span, default_scanner, redact
@@ -28,8 +29,11 @@ FREE_TEXT = "FREE_TEXT"
 
 _CACHE_SIZE = 300_000
 _SEEN_SIZE = 500_000
+_ONCE_SIZE = 100_000
+_ONCE_LENGTH = 256  # longer strings seen once leave only their hash
 _PREFILTER_MIN = 16  # fewer strings than this are scanned one by one
 _NAME_CACHE_SIZE = 50_000
+_CONTAINER_CACHE_SIZE = 50_000
 _MAX_DEPTH = 16
 _SHAPE_LENGTH = 48
 # ids as the SDKs make them (uuid4().hex, UUIDs, mixpanel-browser's base 36)
@@ -67,11 +71,19 @@ class Classifier:
     def __init__(self, scanner: Scanner | None = None) -> None:
         self.scanner = scanner or default_scanner()
         self._values: dict[Any, Verdict] = {}
-        self._seen: set[int] = set()  # hashes of strings seen once
+        self._once: dict[str, Verdict] = {}  # short strings seen once
+        self._seen: set[int] = set()  # hashes of long strings seen once
         self._names: dict[str, tuple[str, tuple[str, ...]]] = {}
-        triggers = [getattr(d, "trigger", None) for d in self.scanner.detectors]
-        self._ungated = any(not isinstance(t, re.Pattern) for t in triggers)
-        self._triggers = [t for t in triggers if isinstance(t, re.Pattern)]
+        self._containers: dict[str, Verdict] = {}  # lists and objects, by JSON
+        triggers = [
+            (getattr(d, "trigger", None), getattr(d, "min_digits", 0))
+            for d in self.scanner.detectors
+        ]
+        self._ungated = any(not isinstance(t, re.Pattern) for t, _ in triggers)
+        # (digits a string needs, trigger) for the prefilter
+        self._triggers = [
+            (digits, t) for t, digits in triggers if isinstance(t, re.Pattern)
+        ]
 
     def values(self, values: list[Any]) -> list[Verdict]:
         """The verdicts on many values at once (distinct values of one
@@ -79,21 +91,23 @@ class Classifier:
         detector's trigger is searched once over all their probes joined,
         and only the strings a trigger hits are scanned one by one. The
         joined search can only find more than the separate ones (a match
-        never needs what lies beyond a probe), so nothing is missed."""
+        never needs what lies beyond a probe), so nothing is missed.
+        Strings with ``=`` skip the prefilter: the scanner also reads the
+        decoded values of URL parameters in them (``?u=<base64url>``), which
+        no trigger sees in the raw text."""
         verdicts: list[Verdict | None] = []
         batch: list[int] = []
-        cache = self._values
+        get = self._values.get
         limit = self.scanner.max_length
         for value in values:
-            verdict = cache.get(value) if type(value) is str else None
-            if (
-                verdict is None
-                and type(value) is str
-                and value.isascii()
-                and len(value) <= limit
-            ):
-                batch.append(len(verdicts))
-            elif verdict is None:
+            if type(value) is str:
+                verdict = get(value)
+                if verdict is None:
+                    if value.isascii() and len(value) <= limit and "=" not in value:
+                        batch.append(len(verdicts))
+                    else:
+                        verdict = self.value(value)
+            else:
                 verdict = self.value(value)
             verdicts.append(verdict)
         if len(batch) < _PREFILTER_MIN or self._ungated:
@@ -114,41 +128,70 @@ class Classifier:
         return verdicts  # type: ignore[return-value]
 
     def _prefilter(self, texts: list[str]) -> list[bool]:
-        """Which of ``texts`` (ASCII) any detector's trigger finds in."""
+        """Which of ``texts`` (ASCII, without ``=``) any detector's trigger
+        finds in.
+
+        As the scanner does, a trigger is searched only in strings with as
+        many ASCII digits as its detector needs (``min_digits``): the
+        strings are joined most digits first, so those that have enough
+        for a trigger are a prefix of the joined text, and the search stops
+        at its end (after the newline that closes the last probe)."""
+        counts = _digit_counts(texts)
+        order = sorted(range(len(texts)), key=counts.__getitem__, reverse=True)
+        ranked = [texts[index] for index in order]
+        least = [-counts[index] for index in order]  # ascending, for bisect
         starts: list[int] = []
         position = 0
-        for text in texts:
+        for text in ranked:
             starts.append(position)
             position += len(text) + 2  # the probe's space and the newline
-        joined = " " + "\n ".join(texts).lower()
+        joined = " " + "\n ".join(ranked).lower()
         hit = [False] * len(texts)
-        for pattern in self._triggers:
-            for match in pattern.finditer(joined):
+        for digits, pattern in self._triggers:
+            # the strings with at least ``digits`` digits come first
+            enough = bisect.bisect_right(least, -digits)
+            if enough == 0:
+                continue
+            stop = starts[enough] if enough < len(starts) else len(joined)
+            for match in pattern.finditer(joined, 0, stop):
                 index = bisect.bisect_right(starts, match.start()) - 1
-                hit[index] = True
+                hit[order[index]] = True
                 # the match may reach into the next probes: flag them too
                 end = bisect.bisect_right(starts, match.end())
                 for other in range(index + 1, min(end, len(hit))):
-                    hit[other] = True
+                    hit[order[other]] = True
         return hit
 
     def value(self, value: Any) -> Verdict:
         """The verdict on a property value of any JSON type.
 
-        A string's verdict is cached the second time the string is seen, so
-        values seen once (insert ids, timestamps) do not push out the ones
-        that repeat (distinct ids, plans, countries)."""
+        A string's verdict goes into the cache the second time the string
+        is seen, so values seen once (insert ids, timestamps) do not push
+        out the ones that repeat (distinct ids, plans, countries). Until
+        then a short string's verdict waits in a smaller memo, so it is
+        scanned once; a long one leaves only its hash, and is scanned
+        again when it comes back."""
         if isinstance(value, str):
             cached = self._values.get(value)
-            if cached is None:
+            if cached is not None:
+                return cached
+            if len(value) <= _ONCE_LENGTH:
+                cached = self._once.pop(value, None)
+                if cached is not None:
+                    return self._remember(value, cached)
                 cached = self._text(value)
-                digest = hash(value)
-                if digest in self._seen:
-                    self._remember(value, cached)
-                else:
-                    if len(self._seen) >= _SEEN_SIZE:
-                        self._seen.clear()
-                    self._seen.add(digest)
+                if len(self._once) >= _ONCE_SIZE:
+                    self._once.clear()
+                self._once[value] = cached
+                return cached
+            cached = self._text(value)
+            digest = hash(value)
+            if digest in self._seen:
+                self._remember(value, cached)
+            else:
+                if len(self._seen) >= _SEEN_SIZE:
+                    self._seen.clear()
+                self._seen.add(digest)
             return cached
         if value is None or isinstance(value, bool | float):
             return NOTHING
@@ -157,11 +200,14 @@ class Classifier:
                 return NOTHING
             return self.value(str(value))
         key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
-        cached = self._values.get(key)
+        cached = self._containers.get(key)
         if cached is None:
             kinds: set[str] = set()
             self._walk(value, kinds, 0)
-            cached = self._remember(key, Verdict(tuple(sorted(kinds)), False))
+            cached = Verdict(tuple(sorted(kinds)), False)
+            if len(self._containers) >= _CONTAINER_CACHE_SIZE:
+                self._containers.clear()
+            self._containers[key] = cached
         return cached
 
     def name(self, name: str) -> tuple[str, tuple[str, ...]]:
@@ -229,6 +275,22 @@ class Classifier:
             self._values.clear()
         self._values[key] = verdict
         return verdict
+
+
+def _digit_counts(texts: list[str]) -> list[int]:
+    """How many ASCII digits each of ``texts`` (ASCII) holds, counted over
+    all of them at once with numpy."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    data = np.frombuffer("".join(texts).encode("ascii"), dtype=np.uint8)
+    counts = np.zeros(len(texts), dtype=np.int64)
+    filled = lengths > 0
+    if data.size:
+        digits = (data - 0x30) < 10  # below "0" wraps around to large values
+        starts = (np.cumsum(lengths) - lengths)[filled]
+        # each segment runs to the next non-empty text's start
+        counts[filled] = np.add.reduceat(digits, starts, dtype=np.int64)
+    result: list[int] = counts.tolist()
+    return result
 
 
 def _covers(span: Span, text: str) -> bool:

@@ -10,13 +10,14 @@ order with the same result.
   practice for small counts, where the sketch keeps a list of coupons).
 - :class:`People` counts distinct people exactly, from keyed 64-bit digests
   of their ids (never the ids): a sorted ``numpy`` array of digests, 8 bytes
-  a person, fed through a small set. Past ``cap`` digests it turns into an
-  estimate (a sketch) and says so, so memory stays bounded whatever the
-  input.
+  a person, fed through a few pending arrays. Past ``cap`` digests it turns
+  into an estimate (a sketch) and says so, so memory stays bounded whatever
+  the input.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import datasketches  # type: ignore[import-untyped]
@@ -59,13 +60,17 @@ class Distinct:
 
 
 class People:
-    """Distinct people by keyed digest: exact up to ``cap``, then estimated."""
+    """Distinct people by keyed digest: exact up to ``cap``, then estimated.
 
-    __slots__ = ("_array", "_cap", "_pending", "_sketch")
+    Digests wait in numpy arrays (8 bytes each, duplicates and all) until
+    :data:`_FLUSH` of them have come, then merge into the sorted array."""
+
+    __slots__ = ("_array", "_cap", "_pending", "_pending_size", "_sketch")
 
     def __init__(self, cap: int = DEFAULT_CAP) -> None:
         self._array: np.ndarray[Any, np.dtype[np.uint64]] = _EMPTY
-        self._pending: set[int] = set()
+        self._pending: list[np.ndarray[Any, np.dtype[np.uint64]]] = []
+        self._pending_size = 0
         self._cap = cap
         self._sketch: Distinct | None = None  # set once past the cap
 
@@ -75,11 +80,19 @@ class People:
         return self._sketch is None
 
     def add(self, digest: int) -> None:
+        self.update((digest,))
+
+    def update(self, digests: Iterable[int]) -> None:
         if self._sketch is not None:
-            self._sketch.add(digest)
+            for digest in digests:
+                self._sketch.add(digest)
             return
-        self._pending.add(digest)
-        if len(self._pending) >= _FLUSH or len(self._pending) > self._cap:
+        fresh = np.fromiter(digests, dtype=np.uint64)
+        if not fresh.size:
+            return
+        self._pending.append(fresh)
+        self._pending_size += fresh.size
+        if self._pending_size >= _FLUSH or self._pending_size > self._cap:
             self._flush()
 
     def merge(self, other: People) -> None:
@@ -94,7 +107,7 @@ class People:
                 self._sketch.add(digest)
             return
         self._flush()
-        self._array = np.union1d(self._array, other._array)
+        self._array = _union(self._array, other._array)
         self._check_cap()
 
     def count(self) -> int:
@@ -106,15 +119,13 @@ class People:
     def _flush(self) -> None:
         if not self._pending:
             return
+        fresh = np.concatenate(self._pending)
+        self._pending, self._pending_size = [], 0
         if self._sketch is not None:
-            for digest in self._pending:
+            for digest in fresh.tolist():
                 self._sketch.add(digest)
-        else:
-            fresh = np.fromiter(
-                self._pending, dtype=np.uint64, count=len(self._pending)
-            )
-            self._array = np.union1d(self._array, fresh)
-        self._pending = set()
+            return
+        self._array = _union(self._array, fresh)
         self._check_cap()
 
     def _check_cap(self) -> None:
@@ -125,11 +136,11 @@ class People:
         if self._sketch is not None:
             return
         sketch = Distinct()
-        for digest in self._array.tolist():
-            sketch.add(digest)
-        for digest in self._pending:
-            sketch.add(digest)
-        self._sketch, self._array, self._pending = sketch, _EMPTY, set()
+        for part in (self._array, *self._pending):
+            for digest in part.tolist():
+                sketch.add(digest)
+        self._sketch, self._array = sketch, _EMPTY
+        self._pending, self._pending_size = [], 0
 
     def __getstate__(self) -> tuple[bytes, int, Distinct | None]:
         self._flush()
@@ -138,4 +149,21 @@ class People:
     def __setstate__(self, state: tuple[bytes, int, Distinct | None]) -> None:
         data, self._cap, self._sketch = state
         self._array = np.frombuffer(data, dtype=np.uint64).copy()
-        self._pending = set()
+        self._pending, self._pending_size = [], 0
+
+
+def _union(
+    ordered: np.ndarray[Any, np.dtype[np.uint64]],
+    other: np.ndarray[Any, np.dtype[np.uint64]],
+) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    """The sorted distinct digests of both; ``ordered`` is sorted and
+    distinct already. A stable sort of two sorted runs is a merge, so this
+    costs about the size of both, not a full sort as ``np.union1d``."""
+    if not ordered.size:
+        return np.unique(other)
+    both = np.concatenate((ordered, np.sort(other)))
+    both.sort(kind="stable")
+    keep = np.empty(both.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(both[1:], both[:-1], out=keep[1:])
+    return both[keep]

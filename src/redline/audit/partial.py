@@ -39,11 +39,13 @@ __all__ = [
 
 MAX_SHAPES = 3  # example shapes kept per property
 MAX_MALFORMED = 100  # malformed lines listed by file:line (all are counted)
-_BATCH = 4_096  # records folded column by column at once
+_BATCH = 16_384  # records folded column by column at once
 _SHAPE_TRIES = 32  # values shaped per property and partial, looking for variety
 _ID_CACHE_SIZE = 100_000
 _HOUR = 3600.0
 _DIGEST_MASK = (1 << 63) - 1  # the sketch library takes signed 64-bit ints
+# value types the sketch takes as they are (others go through _distinct)
+_SKETCHED_AS_IS = frozenset({str, float})
 
 _TYPE_NAMES: dict[type, str] = {
     str: "string",
@@ -242,9 +244,9 @@ class Partial:
     ) -> None:
         """Fold records column by column: values are grouped per event and
         property first, so each distinct value of a batch is classified and
-        sketched once, and only values with findings are walked again to
-        count their events, people and times."""
-        people = [self._person(record.distinct_id, ids) for record in records]
+        sketched once; then the rows with findings are counted per finding
+        and per kind of data, set by set, and only their distinct ids are
+        digested."""
         times = [record.time for record in records]
         known = [t for t in times if t is not None]
         self.events += len(records)
@@ -262,11 +264,12 @@ class Partial:
             if rows is None:
                 rows = groups[shape] = []
             rows.append(index)
+        objects = [record.properties for record in records]
         by_name: dict[str, list[int]] = {}
         for (name, _), rows in groups.items():
             by_name.setdefault(name, []).extend(rows)
 
-        found: dict[int, set[str]] = {}
+        hits = _Hits()
         name_of = classifier.name
         event_of: dict[str, EventStats] = {}
         for name, rows in by_name.items():
@@ -281,42 +284,20 @@ class Partial:
                 prop = stats.property(EVENT_NAME)
                 prop.events += len(rows)
                 prop.types["string"] += len(rows)
-                for index in rows:
-                    prop.flagged += 1
-                    self._found(
-                        prop,
-                        name_kinds,
-                        False,
-                        people[index],
-                        times[index],
-                        found,
-                        index,
-                    )
+                self._found(prop, name_kinds, False, rows, hits)
 
         for (name, keys), rows in groups.items():
             stats = event_of[name]
-            columns = zip(*(records[i].properties.values() for i in rows), strict=True)
+            columns = zip(
+                *map(dict.values, map(objects.__getitem__, rows)), strict=True
+            )
             for key, values in zip(keys, columns, strict=True):
                 shown, key_kinds = name_of(key)
                 prop = stats.properties.get(shown) or stats.property(shown)
-                self._column(
-                    prop, values, rows, key_kinds, classifier, people, times, found
-                )
+                self._column(prop, values, rows, key_kinds, classifier, hits)
 
-        for index, kinds in found.items():
-            person, when = people[index], times[index]
-            self.events_with_findings += 1
-            if person is not None:
-                self.people.add(person)
-                if not kinds <= QUASI_IDENTIFIERS:
-                    self.people_personal.add(person)
-            hour = int(when // _HOUR) if when is not None else None
-            for kind in kinds:
-                self.kind_events[kind] += 1
-                if person is not None:
-                    self._kind_people(kind).add(person)
-                if hour is not None:
-                    self.timeline[hour, kind] += 1
+        if hits.by_kind:
+            self._count(hits, records, times, ids)
 
     def _column(
         self,
@@ -325,80 +306,137 @@ class Partial:
         rows: list[int],
         key_kinds: tuple[str, ...],
         classifier: Classifier,
-        people: list[int | None],
-        times: list[float | None],
-        found: dict[int, set[str]],
+        hits: _Hits,
     ) -> None:
         prop.events += len(values)
-        for kind, count in Counter(map(type, values)).items():
+        types = Counter(map(type, values))
+        for kind, count in types.items():
             prop.types[_TYPE_NAMES.get(kind, "other")] += count
         try:
             keys = values
-            counts = Counter(values)
-        except TypeError:  # lists and objects: count them by their JSON text
+            uniques = list(dict.fromkeys(values))
+        except TypeError:  # lists and objects: tell them apart by their JSON text
             keys = [_key(value) for value in values]
-            counts = Counter(keys)
+            uniques = list(dict.fromkeys(keys))
             originals = dict(zip(keys, values, strict=True))
         else:
             originals = {}
-        flagged: dict[Any, Verdict] = {}
-        uniques = list(counts)
         plain = [originals[u] for u in uniques] if originals else uniques
-        for unique, value, verdict in zip(
-            uniques, plain, classifier.values(plain), strict=True
-        ):
-            _distinct(prop.distinct, value)
-            if verdict.kinds:
-                flagged[unique] = verdict
-            if prop.tries < _SHAPE_TRIES:
+        verdicts = classifier.values(plain)
+
+        if types.keys() <= _SKETCHED_AS_IS:
+            update = prop.distinct.sketch.update
+            for value in plain:
+                update(value)
+        else:
+            for value in plain:
+                _distinct(prop.distinct, value)
+        if prop.tries < _SHAPE_TRIES:
+            for value in plain[: _SHAPE_TRIES - prop.tries]:
                 prop.tries += 1
                 shape = classifier.shape(value)
                 if shape not in prop.shapes and len(prop.shapes) < MAX_SHAPES:
                     prop.shapes.append(shape)
+
+        flagged = {
+            unique: verdict
+            for unique, verdict in zip(uniques, verdicts, strict=True)
+            if verdict.kinds
+        }
         if not flagged and not key_kinds:
             return
-        for unique, index in zip(keys, rows, strict=True):
-            verdict = flagged.get(unique, NOTHING)
-            kinds = verdict.kinds + key_kinds if key_kinds else verdict.kinds
-            if kinds:
-                prop.flagged += 1
-                self._found(
-                    prop,
-                    kinds,
-                    verdict.whole,
-                    people[index],
-                    times[index],
-                    found,
-                    index,
-                )
+        # rows per verdict: each group is counted at once
+        by_verdict: dict[Verdict, list[int]] = {}
+        if len(flagged) == len(uniques) and len(set(flagged.values())) == 1:
+            by_verdict[next(iter(flagged.values()))] = rows
+        else:
+            get = flagged.get
+            for unique, index in zip(keys, rows, strict=True):
+                verdict = get(unique, NOTHING)
+                if verdict.kinds or key_kinds:
+                    group = by_verdict.get(verdict)
+                    if group is None:
+                        group = by_verdict[verdict] = []
+                    group.append(index)
+        for verdict, group in by_verdict.items():
+            kinds = verdict.kinds
+            if key_kinds:
+                kinds = tuple(sorted(set(kinds + key_kinds)))
+            self._found(prop, kinds, verdict.whole, group, hits)
 
     def _found(
         self,
         prop: Property,
         kinds: tuple[str, ...],
         whole: bool,
-        person: int | None,
-        when: float | None,
-        found: dict[int, set[str]],
-        index: int,
+        rows: list[int],
+        hits: _Hits,
     ) -> None:
-        marks = found.get(index)
-        if marks is None:
-            marks = found[index] = set()
+        """Count ``rows`` (of one property, each once) as holding ``kinds``;
+        their people and times are added by :meth:`_count`."""
+        prop.flagged += len(rows)
         for kind in kinds:
             finding = prop.findings.get(kind)
             if finding is None:
                 finding = prop.findings[kind] = Finding(people=People(self.cap))
-            finding.events += 1
-            finding.whole += whole
-            if person is None:
-                finding.without_id += 1
-            else:
-                finding.people.add(person)
+            finding.events += len(rows)
+            if whole:
+                finding.whole += len(rows)
+            hits.findings.append((finding, rows))
+            marks = hits.by_kind.get(kind)
+            if marks is None:
+                marks = hits.by_kind[kind] = set()
+            marks.update(rows)
+
+    def _count(
+        self,
+        hits: _Hits,
+        records: list[AuditRecord],
+        times: list[float | None],
+        ids: dict[str, int],
+    ) -> None:
+        """People and times of the rows with findings: per finding, per kind
+        of data, and over all kinds."""
+        flagged: set[int] = set().union(*hits.by_kind.values())
+        # digests (None: no distinct id) and hours, of flagged rows only
+        people: list[int | None] = [None] * len(records)
+        hours: list[int | None] = [None] * len(records)
+        known = ids.get
+        for index in flagged:
+            record = records[index]
+            who = record.distinct_id
+            if who:
+                digest = known(who)
+                people[index] = self._person(who, ids) if digest is None else digest
+            when = record.time
             if when is not None:
-                finding.first = _min(finding.first, when)
-                finding.last = _max(finding.last, when)
-            marks.add(kind)
+                hours[index] = int(when // _HOUR)
+
+        for finding, rows in hits.findings:
+            digests = [d for d in map(people.__getitem__, rows) if d is not None]
+            finding.without_id += len(rows) - len(digests)
+            finding.people.update(digests)
+            stamps = [t for t in map(times.__getitem__, rows) if t is not None]
+            if stamps:
+                finding.first = _min(finding.first, min(stamps))
+                finding.last = _max(finding.last, max(stamps))
+
+        self.events_with_findings += len(flagged)
+        self.people.update(d for d in map(people.__getitem__, flagged) if d is not None)
+        personal: set[int] = set()
+        for kind, marked in hits.by_kind.items():
+            self.kind_events[kind] += len(marked)
+            self._kind_people(kind).update(
+                [d for d in map(people.__getitem__, marked) if d is not None]
+            )
+            for hour, count in Counter(map(hours.__getitem__, marked)).items():
+                if hour is not None:
+                    self.timeline[hour, kind] += count
+            if kind not in QUASI_IDENTIFIERS:
+                personal.update(marked)
+        self.people_personal.update(
+            [d for d in map(people.__getitem__, personal) if d is not None]
+        )
 
     def _event(self, name: str) -> EventStats:
         stats = self.by_event.get(name)
@@ -431,6 +469,16 @@ class Partial:
                 ids.clear()
             ids[distinct_id] = digest
         return digest
+
+
+class _Hits:
+    """The rows of one batch with findings: per finding, and per kind."""
+
+    __slots__ = ("by_kind", "findings")
+
+    def __init__(self) -> None:
+        self.findings: list[tuple[Finding, list[int]]] = []
+        self.by_kind: dict[str, set[int]] = {}
 
 
 def _key(value: Any) -> Any:

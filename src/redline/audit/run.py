@@ -32,7 +32,7 @@ Reader = Callable[
     [Chunk, Callable[[int], None] | None], Iterable[AuditRecord | Malformed]
 ]
 # records folded at once (and between progress messages from a worker)
-_BATCH = 4_096
+_BATCH = 16_384
 
 
 @dataclasses.dataclass(slots=True)
@@ -64,13 +64,20 @@ def analyse(
     format: str | None = None,
     workers: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    detectors: Sequence[str] = (),
 ) -> Analysis:
-    """Read every export under ``paths`` and analyse it."""
+    """Read every export under ``paths`` and analyse it. ``detectors`` names
+    detectors to run besides the gateway's defaults (``national_id:fr.nir``,
+    see :func:`redline.detect.build_detector`)."""
     from . import readers
 
     chunks = readers.plan(list(paths), format)
     return analyse_chunks(
-        chunks, reader=readers.read, workers=workers, on_progress=on_progress
+        chunks,
+        reader=readers.read,
+        workers=workers,
+        on_progress=on_progress,
+        detectors=detectors,
     )
 
 
@@ -81,10 +88,14 @@ def analyse_chunks(
     workers: int | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     cap: int = DEFAULT_CAP,
+    detectors: Sequence[str] = (),
 ) -> Analysis:
     """Analyse ``chunks`` with ``reader`` on ``workers`` processes (default:
-    the machine's cores, at most one per chunk)."""
+    the machine's cores, at most one per chunk). An unknown name in
+    ``detectors`` raises ConfigError before any work starts."""
     started = time.perf_counter()
+    extra = tuple(dict.fromkeys(detectors))
+    classifier = _classifier(extra)  # also checks the names, in this process
     key = secrets.token_bytes(16)  # keys the digests of ids for this run only
     count = workers or os.cpu_count() or 1
     count = max(1, min(count, len(chunks) or 1))
@@ -107,7 +118,6 @@ def analyse_chunks(
 
     merged = Partial(key=key, cap=cap)
     if count == 1:
-        classifier = Classifier()
         for chunk in chunks:
             part = Partial(key=key, cap=cap)
             for size, events in _fold(part, chunk, reader, classifier):
@@ -117,7 +127,9 @@ def analyse_chunks(
             merged.merge(part)
             finished(chunk)
     else:
-        _run_pool(chunks, reader, key, cap, count, merged, progress, notify, finished)
+        _run_pool(
+            chunks, reader, key, cap, extra, count, merged, progress, notify, finished
+        )
     return Analysis(
         partial=merged,
         files=progress.files,
@@ -133,6 +145,7 @@ def _run_pool(
     reader: Reader,
     key: bytes,
     cap: int,
+    detectors: tuple[str, ...],
     count: int,
     merged: Partial,
     progress: Progress,
@@ -148,7 +161,7 @@ def _run_pool(
         max_workers=count,
         mp_context=context,
         initializer=_start_worker,
-        initargs=(key, cap, ticks),
+        initargs=(key, cap, detectors, ticks),
     ) as pool:
         pending: dict[Future[Partial], Chunk] = {
             pool.submit(_work, chunk, reader): chunk for chunk in chunks
@@ -186,8 +199,30 @@ def _drain(ticks: Any) -> tuple[int, int]:
 _worker: dict[str, Any] = {}
 
 
-def _start_worker(key: bytes, cap: int, ticks: Any) -> None:
-    _worker.update(key=key, cap=cap, ticks=ticks, classifier=Classifier())
+def _classifier(detectors: tuple[str, ...]) -> Classifier:
+    """A classifier with the default detectors and those named."""
+    if not detectors:
+        return Classifier()
+    from ..detect import DEFAULT_DETECTORS, Scanner, build_detector
+    from ..errors import ConfigError
+
+    names = [*DEFAULT_DETECTORS, *(n for n in detectors if n not in DEFAULT_DETECTORS)]
+    built = []
+    for name in names:
+        try:
+            built.append(build_detector(name))
+        except KeyError:
+            raise ConfigError(
+                f"unknown detector {name!r}",
+                fix="name one of redline.detect.DETECTORS, or "
+                "national_id:<python-stdnum module> such as national_id:fr.nir",
+            ) from None
+    return Classifier(Scanner(built))
+
+
+def _start_worker(key: bytes, cap: int, detectors: tuple[str, ...], ticks: Any) -> None:
+    classifier = _classifier(detectors)
+    _worker.update(key=key, cap=cap, ticks=ticks, classifier=classifier)
 
 
 def _work(chunk: Chunk, reader: Reader) -> Partial:
@@ -201,8 +236,9 @@ def _work(chunk: Chunk, reader: Reader) -> Partial:
 def _fold(
     part: Partial, chunk: Chunk, reader: Reader, classifier: Classifier
 ) -> Iterator[tuple[int, int]]:
-    """Fold ``chunk`` into ``part``; yield (bytes, records) read as it goes.
-    A chunk that cannot be read is reported as one malformed entry."""
+    """Fold ``chunk`` into ``part``; yield (bytes, events) read as it goes
+    (malformed lines are not events). A chunk that cannot be read is
+    reported as one malformed entry."""
     ids: dict[str, int] = {}
     consumed = [0]
 
@@ -213,10 +249,10 @@ def _fold(
     batch: list[AuditRecord] = []
     try:
         for record in reader(chunk, count):
-            seen += 1
             if isinstance(record, Malformed):
                 part.add_malformed(record)
                 continue
+            seen += 1
             batch.append(record)
             if len(batch) == _BATCH:
                 part.add_batch(batch, classifier, ids)
