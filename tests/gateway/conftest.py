@@ -38,3 +38,16 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0) -> None:
 @pytest.fixture
 def tmp(tmp_path: Path) -> Path:
     return tmp_path
+
+
+def posthog_v1_headers(key: str = "demo") -> dict[str, str]:
+    """The headers posthog-python's capture v1 sends (protocols.md §2.2),
+    with ``key`` as the Bearer project key."""
+    return {
+        "authorization": f"Bearer {key}",
+        "content-type": "application/json",
+        "posthog-sdk-info": "posthog-python/7.91.1",
+        "posthog-attempt": "1",
+        "posthog-request-id": "5b0c0f0e-8a4d-4c55-9f0e-2a8d7f1c3b44",
+        "posthog-request-timestamp": "2026-12-03T10:00:01+00:00",
+    }

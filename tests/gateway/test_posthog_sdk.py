@@ -1,6 +1,8 @@
-"""The official PostHog Python SDK sends through the gateway; the stand-in
+"""The official PostHog Python SDK sends through the gateway, by its default
+v0 protocol (``/batch/``) and by capture v1 (``/i/v1/analytics/events``,
+``capture_mode='v1'``, with each compression it offers); the stand-in
 PostHog receives only sanitised events, with the upstream API key, each
-once; bad requests are answered in PostHog's own error shape."""
+once; bad requests are answered in PostHog's own error shapes."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from posthog import Posthog
 from harness import gateway_thread, write_config
 from standins.posthog import PostHogStandin
 
-from .conftest import wait_for
+from .conftest import posthog_v1_headers, wait_for
+from .ops_helpers import scrape, value
 
 UPSTREAM_KEY = "phc_upstream-canary-71c2d0"
 KEY_ENV = "REDLINE_TEST_PH_KEY"
@@ -95,13 +98,61 @@ def test_sdk_events_arrive_sanitised_once(
         client.shutdown()
         time.sleep(0.5)  # anything more would be a duplicate
 
+    assert_sanitised_once(standin, expected)
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "deflate", "zstd"])
+def test_sdk_capture_v1_events_arrive_sanitised_once(
+    tmp: Path, standin: PostHogStandin, compression: str
+) -> None:
+    errors: list[str] = []
+    with gateway_thread(posthog_config(tmp, standin)) as gw:
+        client = Posthog(
+            "demo",
+            host=gw.url,
+            capture_mode="v1",
+            capture_compression=compression,
+            flush_at=50,
+            # the SDK's on_error(exc, batch): what it was told went wrong
+            on_error=lambda exc, batch: errors.append(type(exc).__name__),
+        )
+        expected = send(client)
+        client.flush()
+        wait_for(lambda: len(standin.events) >= expected)
+        client.shutdown()
+        time.sleep(0.5)  # anything more would be a duplicate
+        samples = scrape(gw.url)
+
+    # the SDK spoke v1, and the records count as PostHog's
+    v1_requests = value(
+        samples,
+        "redline_http_requests_total",
+        vendor="posthog",
+        route="analytics_v1",
+        status="200",
+    )
+    assert v1_requests >= 1
+    assert value(samples, "redline_events_received_total", vendor="posthog") == (
+        expected + 1  # internal_debug_dump, received and left out
+    )
+    # the gateway answered in v1's per-uuid form, all "ok": the SDK reported
+    # no error and sent nothing again
+    assert errors == []
+    assert_sanitised_once(standin, expected)
+    # the PostHog destination speaks v0; v1's fields arrive where v0 has them
+    (checkout,) = [e for e in standin.events if e["event"] == "checkout"]
+    assert checkout["properties"]["$lib"] == "posthog-python"
+    assert "options" not in checkout
+
+
+def assert_sanitised_once(standin: PostHogStandin, expected: int) -> None:
     assert standin.violations == []
     events = standin.events
     assert len(events) == expected
     assert len({e["uuid"] for e in events}) == expected
     raw = standin.raw_text()
-    for value in PLANTED:
-        assert value not in raw, value
+    for planted in PLANTED:
+        assert planted not in raw, planted
     assert "internal_debug_dump" not in raw
     assert all(
         r.headers.get("content-type") == "application/json" for r in standin.requests
@@ -120,9 +171,12 @@ def test_sdk_events_arrive_sanitised_once(
     assert by_name["checkout"]["properties"]["plan"] == "pro"
     assert by_name["error"]["properties"]["message"] == "card [CREDIT_CARD] declined"
     person = by_name["$set"]
-    assert person["$set"]["$email"].startswith("local:")
-    assert person["$set"]["plan"] == "pro"
-    assert "$name" not in person["$set"]
+    # v0 sends $set at the top level, v1 in properties: each goes on where
+    # it came (PostHog reads both)
+    person_set = person.get("$set") or person["properties"]["$set"]
+    assert person_set["$email"].startswith("local:")
+    assert person_set["plan"] == "pro"
+    assert "$name" not in person_set
     # the same user maps to the same digest in events and person updates
     assert person["distinct_id"] == by_name["checkout"]["distinct_id"]
     # posthog-python asks for no geolocation ($geoip_disable): the request
@@ -177,3 +231,42 @@ def test_posthog_js_shapes_and_bad_input_get_posthog_answers(
     assert "distinct_id" not in sent
     # a browser's request address, truncated, is the event's $ip
     assert sent["properties"]["$ip"] == "127.0.0.0"
+
+
+def test_capture_v1_answers_each_record_by_uuid_and_refuses_bad_requests(
+    tmp: Path, standin: PostHogStandin
+) -> None:
+    good = {
+        "event": "signup",
+        "uuid": "019a1b2c-3d4e-7f00-8000-0000000000b1",
+        "distinct_id": "anon-1",
+        "timestamp": "2026-12-03T10:00:00+00:00",
+        "options": {},
+        "properties": {"company_size": "10"},
+    }
+    bad = {**good, "uuid": "019a1b2c-3d4e-7f00-8000-0000000000b2", "event": ""}
+    body = {"created_at": "2026-12-03T10:00:01+00:00", "batch": [good, bad]}
+    url_path = "/i/v1/analytics/events"
+    with gateway_thread(posthog_config(tmp, standin)) as gw:
+        url = gw.url + url_path
+        answer = httpx.post(url, json=body, headers=posthog_v1_headers())
+        assert answer.status_code == 200
+        assert answer.json()["results"][good["uuid"]] == {"result": "ok"}
+        assert answer.json()["results"][bad["uuid"]]["result"] == "drop"
+
+        unknown = httpx.post(url, json=body, headers=posthog_v1_headers("not-a-key"))
+        assert unknown.status_code == 401
+        assert unknown.json()["error"] == "invalid_api_token"
+        unreadable = httpx.post(url, content=b"{nope", headers=posthog_v1_headers())
+        assert unreadable.status_code == 400
+        assert set(unreadable.json()) == {"error", "error_description", "error_uri"}
+        assert "nope" not in unreadable.text
+
+        wait_for(lambda: len(standin.events) >= 1)
+        time.sleep(0.3)
+
+    assert standin.violations == []
+    (sent,) = standin.events
+    assert sent["uuid"] == good["uuid"]
+    assert sent["properties"]["company_size"] == "10"
+    assert sent["distinct_id"].startswith("local:")

@@ -1,14 +1,18 @@
-"""Values planted in PostHog, Segment and Amplitude requests never appear
-in a log, the outbox, a dead letter, the local store, an answer, or upstream
-at any of the three stand-ins (except sanitised, as the policy says)."""
+"""Values planted in PostHog (v0, capture v1 and lz64), Segment and
+Amplitude requests never appear in a log, the outbox, a dead letter, the
+local store, an answer, or upstream at any of the three stand-ins (except
+sanitised, as the policy says)."""
 
 from __future__ import annotations
 
 import base64
+import json
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
+import lzstring
 import pytest
 
 from harness import GatewayProcess, write_config
@@ -16,7 +20,7 @@ from standins.amplitude import AmplitudeStandin
 from standins.posthog import PostHogStandin
 from standins.segment import SegmentStandin
 
-from .conftest import wait_for
+from .conftest import posthog_v1_headers, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +44,9 @@ CANARIES = {
     "unknown posthog key": "canary-phkey-3a4b",
     "unknown segment key": "canary-segkey-5c6d",
     "unknown amplitude key": "canary-ampkey-7e8f",
+    "v1 option": "canary-tour-9a0b",
+    "v1 session id": "canary-session-1c2d",
+    "unknown posthog v1 key": "canary-phv1key-3e4f",
 }
 URL = (
     f"https://app.example.com/p?secret={CANARIES['url query value']}"
@@ -73,6 +80,43 @@ def _posthog(n: int, key: str = "demo") -> dict[str, object]:
             },
         ],
     }
+
+
+def _posthog_v1(n: int) -> dict[str, object]:
+    """The v0 batch as capture v1 carries it (posthog-python's
+    ``capture_mode='v1'``): $set inside properties, options, session_id."""
+    event, unknown = _posthog(n)["batch"]
+    properties = {**event["properties"], "$set": event["$set"]}
+    return {
+        "created_at": "2026-12-03T10:00:01+00:00",
+        "batch": [
+            {
+                "event": event["event"],
+                "uuid": f"0f9a3c3e-5d1b-4b7a-9a0e-6f2b1c8d9e1{n}",
+                "distinct_id": event["distinct_id"],
+                "timestamp": "2026-12-03T10:00:00+00:00",
+                "options": {"product_tour_id": CANARIES["v1 option"]},
+                "properties": properties,
+                "session_id": CANARIES["v1 session id"],
+                "weird": CANARIES["unknown top-level field"],
+            },
+            {
+                **unknown,
+                "uuid": f"0f9a3c3e-5d1b-4b7a-9a0e-6f2b1c8d9e2{n}",
+                "timestamp": "2026-12-03T10:00:00+00:00",
+            },
+        ],
+    }
+
+
+def _posthog_lz64(n: int) -> bytes:
+    """posthog-js-lite's form mode: lz-string base64 in ``data``."""
+    batch = _posthog(n)["batch"]
+    batch[0]["uuid"] = f"0f9a3c3e-5d1b-4b7a-9a0e-6f2b1c8d9e3{n}"
+    data = lzstring.LZString.compressToBase64(
+        json.dumps({"api_key": "demo", "batch": batch})
+    )
+    return urlencode({"data": data, "compression": "lz64"}).encode()
 
 
 def _segment(n: int) -> dict[str, object]:
@@ -169,8 +213,24 @@ def test_planted_values_appear_nowhere(
 
         with GatewayProcess(config, log) as gw:
             url = gw.url
+            v1 = f"{url}/i/v1/analytics/events"
             for n in range(2):
                 answers.append(httpx.post(f"{url}/batch/", json=_posthog(n)).text)
+                by_v1 = httpx.post(
+                    v1, json=_posthog_v1(n), headers=posthog_v1_headers()
+                )
+                by_lz64 = httpx.post(
+                    f"{url}/e/",
+                    content=_posthog_lz64(n),
+                    headers={"content-type": "application/x-www-form-urlencoded"},
+                )
+                # both read, and their records taken
+                assert [r["result"] for r in by_v1.json()["results"].values()] == [
+                    "ok",
+                    "ok",
+                ]
+                assert by_lz64.json() == {"status": 1}
+                answers += [by_v1.text, by_lz64.text]
                 answers.append(
                     httpx.post(
                         f"{url}/v1/batch", json=_segment(n), headers=_basic("demo")
@@ -183,6 +243,20 @@ def test_planted_values_appear_nowhere(
                         url + path, content=bad_json, headers=_basic("demo")
                     ).text
                 )
+            answers.append(
+                httpx.post(
+                    v1,
+                    content=bad_json,
+                    headers=posthog_v1_headers(),
+                ).text
+            )
+            answers.append(
+                httpx.post(
+                    v1,
+                    json=_posthog_v1(9),
+                    headers=posthog_v1_headers(CANARIES["unknown posthog v1 key"]),
+                ).text
+            )
             answers.append(
                 httpx.post(
                     f"{url}/batch/", json=_posthog(9, CANARIES["unknown posthog key"])

@@ -13,12 +13,13 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import RequestError
-from ..protocols import _body, amplitude, posthog, segment
+from ..protocols import _body, amplitude, posthog, posthog_v1, segment
 from ..protocols._vendor import Batch, Response
 
 __all__ = [
     "AMPLITUDE",
     "POSTHOG",
+    "POSTHOG_V1",
     "SEGMENT",
     "VENDOR_ROUTES",
     "Vendor",
@@ -38,6 +39,14 @@ class Vendor:
 
 
 POSTHOG = Vendor("posthog", posthog.decode, posthog.respond, posthog.error_response)
+# capture v1: the Bearer key is the request's credential
+POSTHOG_V1 = Vendor(
+    "posthog",
+    posthog_v1.decode,
+    posthog_v1.respond,
+    posthog_v1.error_response,
+    True,
+)
 SEGMENT = Vendor(
     "segment", segment.decode, segment.respond, segment.error_response, True
 )
@@ -53,6 +62,8 @@ def _routes() -> list[tuple[str, Vendor, str]]:
             continue  # shared with Amplitude: the gateway sniffs the body
         routes.append((path, POSTHOG, endpoint))
         routes.append((path + "/", POSTHOG, endpoint))
+    routes.append((posthog_v1.PATH, POSTHOG_V1, "analytics_v1"))
+    routes.append((posthog_v1.PATH + "/", POSTHOG_V1, "analytics_v1"))
     for path, endpoint in segment.PATHS.items():
         routes.append((path, SEGMENT, endpoint))
         routes.append((path + "/", SEGMENT, endpoint))

@@ -80,7 +80,9 @@ class Batch:
     shape-only reason. ``key`` is the ingest key the request as a whole
     carries (a body ``api_key``, Basic auth), used for records without one.
     ``client_ip`` says whether events without an address of their own are
-    geolocated by the request's address.
+    geolocated by the request's address. ``record_ids`` holds every record's
+    idempotency id by index, failed ones included, for a vendor whose answer
+    is given per record by id (PostHog's capture v1).
     """
 
     endpoint: str
@@ -90,6 +92,7 @@ class Batch:
     failures: list[tuple[int, str]]
     key: str | None = None
     client_ip: bool = True
+    record_ids: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
         # counts only: events and keys are never printed

@@ -9,9 +9,12 @@ come from protocols.md §2.
 Bodies: JSON (an array of events, one event, or ``{api_key|token, batch,
 sent_at, historical_migration}``), gzip (by ``Content-Encoding``, by the
 ``compression=gzip-js`` hint, or by its magic bytes, since posthog-js sends
-it unlabelled as ``text/plain``), and form ``data=`` holding JSON or base64
-(``compression=base64``, sendBeacon). ``lz64`` (very old SDKs) is refused
-with a 400 naming it.
+it unlabelled as ``text/plain``), and form ``data=`` holding JSON, base64
+(``compression=base64``, sendBeacon) or lz-string base64 (``compression=lz64``
+in the query or as a form field beside ``data``: very old posthog-js and
+posthog-js-lite). PostHog's newer protocol, ``/i/v1/analytics/events``, is
+:mod:`redline.protocols.posthog_v1`, which shares this module's event
+decoding.
 
 Canonical names: PostHog's own property names are mostly Mixpanel's
 (``$current_url``, ``$referrer``, ``$os``...); ``$lib``, ``$pathname``,
@@ -44,7 +47,7 @@ from typing import Any
 
 from ..errors import PayloadTooLarge, RequestError
 from ..events import Event, Kind
-from . import _body
+from . import _body, _lz64
 from ._vendor import (
     LITERAL,
     PERSON,
@@ -63,12 +66,16 @@ from ._vendor import (
 __all__ = [
     "CAPTURE_PATHS",
     "FIELD_MAP",
+    "clock_skew",
     "config_body",
     "config_script",
     "decode",
+    "decode_event",
+    "encode_event",
     "encode_upstream",
     "error_response",
     "respond",
+    "without_geolocation",
 ]
 
 # path (without the trailing slash) -> endpoint
@@ -101,6 +108,7 @@ _FORM_TYPES = frozenset({"application/x-www-form-urlencoded", "text/plain", ""})
 _SHAPE = "$posthog"
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_\-]{1,128}")
 _HIST = "$historical"
+_LZ64 = frozenset({"lz64", "lz-string"})
 
 
 def decode(
@@ -142,12 +150,12 @@ def decode(
     if sent_at is None:
         # older posthog-js sends the time of sending as _ (milliseconds)
         sent_at = _query_ms(query.get("_"))
-    skew = _skew(sent_at, received_at)
+    skew = clock_skew(sent_at, received_at)
 
     batch = Batch(endpoint, [], [], [], [], key=key)
     for index, item in enumerate(value):
         try:
-            event, token = _event(item, skew, received_at)
+            event, token = decode_event(item, skew, received_at)
         except BadRecord as bad:
             batch.failures.append((index, str(bad)))
             continue
@@ -156,12 +164,17 @@ def decode(
         batch.events.append(event)
         batch.tokens.append(token)
         batch.indexes.append(index)
+    return without_geolocation(batch)
+
+
+def without_geolocation(batch: Batch) -> Batch:
+    """``batch``, marked not to be located by the request's address when
+    every event asks for no geolocation: posthog-python's default, whose
+    request address is a server's."""
     if batch.events and all(
         e.properties.get("$geoip_disable") is True for e in batch.events
     ):
-        # posthog-python's default: its request address is a server's, and
-        # the SDK asks for no geolocation
-        batch = dataclasses.replace(batch, client_ip=False)
+        return dataclasses.replace(batch, client_ip=False)
     return batch
 
 
@@ -183,8 +196,6 @@ def _payload(
         raise RequestError("method not allowed", status=405)
     if len(body) > limit:
         raise PayloadTooLarge(f"request body over {limit} bytes")
-    if hint in ("lz64", "lz-string"):
-        raise RequestError("lz64 compression is not supported; use gzip-js or base64")
     # gzip is found by its magic bytes whatever the hint says
     content = _body.decompress(body, headers, limit=limit)
     kind = _body.media_type(headers)
@@ -195,13 +206,16 @@ def _payload(
     if kind not in _FORM_TYPES:
         raise RequestError("unsupported Content-Type")
     text = content.decode("utf-8", "replace")
-    if "=" in text[:64]:
+    if "=" in text[:64] and (hint not in _LZ64 or "data=" in text[:64]):
         form = _body.parse_form(content)
         data = form.get("data")
         if not data:
             raise RequestError("no data field")
         hint = (form.get("compression") or hint).strip().lower()
         return _data(data, hint, limit)
+    if hint in _LZ64:
+        # the lz-string text as the whole body (lz64's "=" padding is no form)
+        return _data(text, hint, limit)
     # a bare base64 body (older SDKs on the legacy paths)
     return _data(text, "base64", limit)
 
@@ -209,8 +223,8 @@ def _payload(
 def _data(data: str, hint: str, limit: int) -> Any:
     if len(data) > limit:
         raise PayloadTooLarge(f"data over {limit} bytes")
-    if hint in ("lz64", "lz-string"):
-        raise RequestError("lz64 compression is not supported; use gzip-js or base64")
+    if hint in _LZ64 and not _body.looks_like_json(data):
+        return _body.loads_json(_lz64.decode(data, limit=limit), "data")
     if _body.looks_like_json(data):
         return _body.loads_json(data, "data")
     raw = _body.b64decode_loose(data)
@@ -228,8 +242,10 @@ def _query_ms(value: str | None) -> float | None:
     return None
 
 
-def _skew(sent_at: Any, received_at: float | None) -> float | None:
-    """Seconds to add to client times, or None when unknown."""
+def clock_skew(sent_at: Any, received_at: float | None) -> float | None:
+    """Seconds to add to client times, or None when unknown: the gateway's
+    receive time less the client's time of sending (an ISO 8601 string or
+    seconds)."""
     if received_at is None or sent_at is None:
         return None
     if isinstance(sent_at, float | int) and not isinstance(sent_at, bool):
@@ -242,9 +258,15 @@ def _skew(sent_at: Any, received_at: float | None) -> float | None:
     return received_at - sent if math.isfinite(sent) else None
 
 
-def _event(
+def decode_event(
     item: Any, skew: float | None, received_at: float | None
 ) -> tuple[Event, str | None]:
+    """One capture-API event record as a vendor-neutral event, and the
+    ingest key it carries itself (``properties.token``, ``api_key``).
+
+    ``skew`` is what :func:`clock_skew` gives for the request. Raises
+    :class:`BadRecord` for a record that cannot be decoded.
+    """
     if not isinstance(item, dict):
         raise BadRecord("event: not a JSON object")
     problem = _body.shape_problem(item, max_depth=MAX_DEPTH)
