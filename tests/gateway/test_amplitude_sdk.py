@@ -158,6 +158,10 @@ events:
 profiles:
   properties:
     org: hash
+groups:
+  properties:
+    $user_id: hash
+    plan: keep
 """
 
 
@@ -196,8 +200,12 @@ def test_batch_api_revenue_and_groups_arrive_sanitised_once(
             who,
         )
         client.set_group("org", "Acme for jane.doe@example.com", who)
+        group = Identify()
+        group.set("plan", "pro")
+        group.set("owner_email", "jane.doe@example.com")
+        client.group_identify("org", "acme", group, who)
         client.shutdown()
-        wait_for(lambda: len(standin.events) >= 2)
+        wait_for(lambda: len(standin.events) >= 3)
         time.sleep(0.5)
 
     assert outcomes and set(outcomes) == {200}
@@ -206,7 +214,7 @@ def test_batch_api_revenue_and_groups_arrive_sanitised_once(
     for value in PLANTED:
         assert value not in raw, value
     by_name = {e["event_type"]: e for e in standin.events}
-    assert sorted(by_name) == ["$identify", "revenue_amount"]
+    assert sorted(by_name) == ["$groupidentify", "$identify", "revenue_amount"]
     revenue = by_name["revenue_amount"]
     assert revenue["event_properties"] == {
         "$price": 9.99,
@@ -221,3 +229,9 @@ def test_batch_api_revenue_and_groups_arrive_sanitised_once(
     joined = by_name["$identify"]
     assert joined["user_properties"]["$set"]["org"].startswith("local:")
     assert "groups" not in joined
+    # group_identify is a group update: the group rules apply, and the
+    # group's name is its distinct id (hashed by `distinct_id: hash`)
+    update = by_name["$groupidentify"]
+    assert update["group_properties"] == {"$set": {"plan": "pro"}}
+    assert update["groups"]["org"].startswith("local:")
+    assert update["user_id"] == revenue["user_id"]
