@@ -32,6 +32,8 @@ from ..events import Event, Kind, to_record
 __all__ = ["STORE_FILENAME", "LocalStore", "LocalStoreDestination"]
 
 STORE_FILENAME = "store.db"
+# how long the forwarder lets records gather after a partial batch
+LINGER_SECONDS = 0.1
 
 # Event times above this are taken as milliseconds (Mixpanel accepts both);
 # 1e11 seconds is the year 5138, 1e11 milliseconds is 1973.
@@ -192,15 +194,26 @@ class LocalStore:
 class LocalStoreDestination:
     """Delivers one project's events into a shared :class:`LocalStore`.
 
-    The store belongs to the caller: ``aclose`` leaves it open.
+    The store belongs to the caller: ``aclose`` leaves it open. After a
+    batch smaller than ``max_batch`` the forwarder waits ``linger`` seconds
+    before it leases again: a commit costs the store about as much as
+    dozens of rows (every index page the batch touched is written again),
+    so under steady traffic fuller batches cost several times less per
+    event, and events reach the store that much later.
     """
 
     def __init__(
-        self, store: LocalStore, project: str, *, max_batch: int = 500
+        self,
+        store: LocalStore,
+        project: str,
+        *,
+        max_batch: int = 500,
+        linger: float = LINGER_SECONDS,
     ) -> None:
         self.store = store
         self.project = project
         self.max_batch = max_batch
+        self.linger = linger
 
     async def send(self, events: Sequence[Event]) -> None:
         try:

@@ -115,6 +115,7 @@ class TimedDestination:
         self.route = route
         self.inner = inner
         self.max_batch = inner.max_batch
+        self.linger = getattr(inner, "linger", 0.0)
         self._observe = histogram.labels(destination=route).observe
         self.failures = 0  # failed sends since start
         self.consecutive_failures = 0
