@@ -159,6 +159,27 @@ async def test_forwards_into_the_local_store_end_to_end(
         assert store.query(limit=1)[0]["properties"]["$insert_id"] == "e029"
 
 
+async def test_the_local_store_reads_records_itself_and_rejects_unreadable_ones(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    await outbox.append(entries(3))
+    await outbox.append([Entry(ROUTE, "bad1", b"not json")])
+    await outbox.append(entries(2, start=3))
+    with LocalStore.in_dir(tmp_path) as store:
+        forwarder = Forwarder(
+            outbox, {ROUTE: LocalStoreDestination(store, "demo")}, poll_interval=0.02
+        )
+        forwarder.start()
+        await until(lambda: forwarder.stats[ROUTE].delivered == 5)
+        await until(lambda: forwarder.stats[ROUTE].buried == 1)
+        await stop(forwarder)
+
+        assert store.count(project="demo") == 5
+    dead = await outbox.dead_letters(ROUTE)
+    assert [(d.insert_id, d.reason) for d in dead] == [("bad1", "undecodable record")]
+    assert await depth(outbox) == 0
+
+
 async def test_retries_server_errors_then_delivers(outbox: Outbox) -> None:
     async def fail_twice(events: list[Event], call: int) -> None:
         if call <= 2:

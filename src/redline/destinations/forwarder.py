@@ -25,13 +25,14 @@ import logging
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
+from typing import Any
 
 import orjson
 
 from ..config import Config
 from ..errors import DeliveryError
-from ..events import Event, from_record
+from ..events import from_record
 from ..outbox._base import Leased, Outbox
 from ._base import Destination
 from ._partial import PartialDelivery
@@ -65,7 +66,10 @@ class DeliveryCounters:
     last_error: str | None = None  # shape-only, like dead-letter reasons
 
 
-_Item = tuple[Leased, Event]
+# a record and what the destination takes of it: the event, or the
+# record's bytes for a destination that reads them itself (send_records)
+_Item = tuple[Leased, Any]
+_Send = Callable[[list[Any]], Awaitable[None]]
 
 
 class Forwarder:
@@ -223,6 +227,12 @@ class Forwarder:
     async def _forward(
         self, route: str, destination: Destination, leased: list[Leased]
     ) -> None:
+        send_records = getattr(destination, "send_records", None)
+        if send_records is not None:
+            # the destination reads the records itself
+            raw = [(record, record.payload) for record in leased]
+            await self._deliver(route, send_records, raw)
+            return
         if len(leased) > _DECODE_ON_LOOP:
             items, broken = await asyncio.to_thread(_decode, leased)
         else:
@@ -239,17 +249,15 @@ class Forwarder:
                 len(broken),
             )
         if items:
-            await self._deliver(route, destination, items)
+            await self._deliver(route, destination.send, items)
 
-    async def _deliver(
-        self, route: str, destination: Destination, items: list[_Item]
-    ) -> None:
+    async def _deliver(self, route: str, send: _Send, items: list[_Item]) -> None:
         counters = self.stats[route]
         counters.batches += 1
         started = time.perf_counter()
         error: DeliveryError | None
         try:
-            await destination.send([event for _, event in items])
+            await send([event for _, event in items])
         except DeliveryError as exc:
             error = exc
         except Exception as exc:
@@ -321,7 +329,7 @@ class Forwarder:
             if self._stop.is_set():
                 # shutting down: the rest stays in the outbox for next time
                 break
-            await self._deliver(route, destination, half)
+            await self._deliver(route, send, half)
 
     async def _bury_rejected(self, items: list[_Item], rejected: dict[int, str]) -> int:
         by_reason: defaultdict[str, list[int]] = defaultdict(list)
