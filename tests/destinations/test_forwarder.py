@@ -159,6 +159,27 @@ async def test_forwards_into_the_local_store_end_to_end(
         assert store.query(limit=1)[0]["properties"]["$insert_id"] == "e029"
 
 
+async def test_the_local_store_reads_records_itself_and_rejects_unreadable_ones(
+    outbox: Outbox, tmp_path: Path
+) -> None:
+    await outbox.append(entries(3))
+    await outbox.append([Entry(ROUTE, "bad1", b"not json")])
+    await outbox.append(entries(2, start=3))
+    with LocalStore.in_dir(tmp_path) as store:
+        forwarder = Forwarder(
+            outbox, {ROUTE: LocalStoreDestination(store, "demo")}, poll_interval=0.02
+        )
+        forwarder.start()
+        await until(lambda: forwarder.stats[ROUTE].delivered == 5)
+        await until(lambda: forwarder.stats[ROUTE].buried == 1)
+        await stop(forwarder)
+
+        assert store.count(project="demo") == 5
+    dead = await outbox.dead_letters(ROUTE)
+    assert [(d.insert_id, d.reason) for d in dead] == [("bad1", "undecodable record")]
+    assert await depth(outbox) == 0
+
+
 async def test_retries_server_errors_then_delivers(outbox: Outbox) -> None:
     async def fail_twice(events: list[Event], call: int) -> None:
         if call <= 2:
@@ -473,6 +494,61 @@ async def test_undecodable_records_are_buried(outbox: Outbox) -> None:
         ("bad1", "undecodable record"),
         ("bad2", "undecodable record"),
     }
+
+
+async def test_undecodable_records_in_a_large_batch_are_buried(
+    outbox: Outbox,
+) -> None:
+    # batches over a hundred records are decoded off the request loop
+    destination = ScriptedDestination(max_batch=300)
+    await outbox.append(entries(150))
+    await outbox.append([Entry(ROUTE, "bad1", b"not json")])
+    await outbox.append(entries(100, start=150))
+    forwarder = forwarder_for(outbox, destination)
+
+    forwarder.start()
+    await until(lambda: len(destination.delivered) == 250)
+    await until(lambda: forwarder.stats[ROUTE].buried == 1)
+    await stop(forwarder)
+
+    assert destination.calls[0] == [f"e{n:03d}" for n in range(250)]
+    dead = await outbox.dead_letters(ROUTE)
+    assert [(d.insert_id, d.reason) for d in dead] == [("bad1", "undecodable record")]
+
+
+async def test_a_lingering_destination_gets_fuller_batches(outbox: Outbox) -> None:
+    destination = ScriptedDestination(max_batch=100)
+    destination.linger = 0.3  # type: ignore[attr-defined]
+    forwarder = forwarder_for(outbox, destination, poll_interval=30.0)
+    forwarder.start()
+    await outbox.append(entries(5))
+    await until(lambda: len(destination.delivered) == 5)
+
+    # records that come while the route lingers wait for it, together
+    for start in range(5, 50, 5):
+        await outbox.append(entries(5, start=start))
+        await asyncio.sleep(0.01)
+    await until(lambda: len(destination.delivered) == 50)
+    await stop(forwarder)
+
+    assert [len(call) for call in destination.calls] == [5, 45]
+    assert destination.call_times[1] - destination.call_times[0] >= 0.3
+
+
+async def test_stopping_cuts_a_linger_short(outbox: Outbox) -> None:
+    destination = ScriptedDestination()
+    destination.linger = 30.0  # type: ignore[attr-defined]
+    forwarder = forwarder_for(outbox, destination)
+    forwarder.start()
+    await outbox.append(entries(1))
+    await until(lambda: destination.delivered == ["e000"])
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await stop(forwarder, seconds=10.0)
+
+    assert loop.time() - started < 1.0
+    assert not forwarder.running
 
 
 async def test_each_route_has_its_own_destination(outbox: Outbox) -> None:

@@ -8,11 +8,12 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pytest
 
 from redline.destinations.local import STORE_FILENAME, LocalStore, LocalStoreDestination
 from redline.errors import DeliveryError
-from redline.events import Event, Kind
+from redline.events import Event, Kind, to_record
 
 
 def track(
@@ -208,6 +209,50 @@ def test_closed_store_refuses_calls(tmp_path: Path) -> None:
         store.count()
 
 
+def test_records_in_outbox_form_are_stored_as_their_events_are(
+    tmp_path: Path,
+) -> None:
+    events = [
+        track("a", plan="pro", nested={"b": [1, 2.5, None]}),
+        track(None, distinct_id=None, time=1_764_230_400_123),
+        Event(Kind.PROFILE, "$profile", {"$set": {"plan": "pro"}}, "u1", "p1", 7),
+    ]
+    with LocalStore(tmp_path / "events.db") as by_event:
+        assert by_event.insert("demo", events) == 3
+    with LocalStore(tmp_path / "records.db") as by_record:
+        records = [orjson.dumps(to_record(event)) for event in events]
+        assert by_record.insert_records("demo", records) == (3, [])
+        # the same records again: idempotent, the id-less one included
+        assert by_record.insert_records("demo", records) == (0, [])
+
+    def rows(name: str) -> list[tuple[object, ...]]:
+        with sqlite3.connect(tmp_path / name) as conn:
+            return conn.execute(
+                "SELECT project, kind, name, distinct_id, time, insert_id, record"
+                " FROM events ORDER BY insert_id"
+            ).fetchall()
+
+    assert rows("records.db") == rows("events.db")
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"k": "track"}',
+        orjson.dumps({**to_record(track("x")), "k": "pageview"}),
+    ],
+)
+def test_unreadable_records_are_reported_and_the_rest_stored(
+    store: LocalStore, payload: bytes
+) -> None:
+    good = orjson.dumps(to_record(track("a")))
+
+    assert store.insert_records("demo", [good, payload, good]) == (1, [1])
+    assert store.count() == 1
+
+
 class TestDestination:
     async def test_send_stores_the_batch_under_its_project(
         self, store: LocalStore
@@ -236,6 +281,21 @@ class TestDestination:
         await LocalStoreDestination(store, "demo").send([track("a")])
 
         assert seen and seen[0] != loop_thread
+
+    async def test_send_records_rejects_unreadable_records_for_good(
+        self, store: LocalStore
+    ) -> None:
+        good = orjson.dumps(to_record(track("a")))
+
+        with pytest.raises(DeliveryError) as caught:
+            await LocalStoreDestination(store, "demo").send_records([b"{", good, b"[]"])
+
+        assert caught.value.permanent
+        assert caught.value.rejected == {
+            0: "undecodable record",
+            2: "undecodable record",
+        }
+        assert store.count(project="demo") == 1
 
     async def test_database_error_is_retryable(self, tmp_path: Path) -> None:
         store = LocalStore.in_dir(tmp_path)

@@ -41,7 +41,8 @@ def test_signatures() -> None:
         "(upstream: 'Upstream', client: 'httpx.AsyncClient | None' = None) -> 'None'"
     )
     assert sig(destinations.LocalStoreDestination) == (
-        "(store: 'LocalStore', project: 'str', *, max_batch: 'int' = 500) -> 'None'"
+        "(store: 'LocalStore', project: 'str', *, max_batch: 'int' = 500, "
+        "linger: 'float' = 0.1) -> 'None'"
     )
     assert sig(destinations.LocalStore.query) == (
         "(self, project: 'str | None' = None, name: 'str | None' = None, "

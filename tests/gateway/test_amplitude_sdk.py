@@ -134,3 +134,104 @@ def test_bad_uploads_get_amplitude_answers(
     assert standin.violations == []
     # the good event of the mixed upload was accepted too; same insert id
     assert [e["insert_id"] for e in standin.events] in (["i-1"], ["i-1", "i-1"])
+
+
+REVENUE_POLICY = """\
+version: 1
+defaults:
+  unknown_events: drop
+  unknown_properties: drop
+  client_ip: truncate
+all_events:
+  properties:
+    distinct_id: hash
+    $user_id: hash
+    $device_id: hash
+events:
+  revenue_amount:
+    properties:
+      $price: keep
+      $quantity: keep
+      $productId: keep
+      $revenue: keep
+      buyer_email: drop
+profiles:
+  properties:
+    org: hash
+groups:
+  properties:
+    $user_id: hash
+    plan: keep
+"""
+
+
+def test_batch_api_revenue_and_groups_arrive_sanitised_once(
+    tmp: Path, standin: AmplitudeStandin
+) -> None:
+    from amplitude import Revenue
+
+    policy = tmp / "policy.yaml"
+    policy.write_text(REVENUE_POLICY)
+    config = write_config(
+        tmp,
+        destinations=f"  amp:\n    type: amplitude\n    base_url: {standin.base_url}\n",
+        forward=f"      - destination: amp\n        token: {{env: {KEY_ENV}}}\n",
+        policy=policy,
+    )
+    outcomes: list[int] = []
+    with gateway_thread(config) as gw:
+        client = Amplitude(
+            "demo",
+            Config(
+                server_url=f"{gw.url}/batch",
+                use_batch=True,
+                flush_queue_size=10,
+                callback=lambda event, code, message=None: outcomes.append(code),
+            ),
+        )
+        who = EventOptions(user_id="jane.doe@example.com", ip="198.51.100.77")
+        client.revenue(
+            Revenue(
+                price=9.99,
+                quantity=2,
+                product_id="plan-pro",
+                properties={"buyer_email": "jane.doe@example.com"},
+            ),
+            who,
+        )
+        client.set_group("org", "Acme for jane.doe@example.com", who)
+        group = Identify()
+        group.set("plan", "pro")
+        group.set("owner_email", "jane.doe@example.com")
+        client.group_identify("org", "acme", group, who)
+        client.shutdown()
+        wait_for(lambda: len(standin.events) >= 3)
+        time.sleep(0.5)
+
+    assert outcomes and set(outcomes) == {200}
+    assert standin.violations == []
+    raw = standin.raw_text()
+    for value in PLANTED:
+        assert value not in raw, value
+    by_name = {e["event_type"]: e for e in standin.events}
+    assert sorted(by_name) == ["$groupidentify", "$identify", "revenue_amount"]
+    revenue = by_name["revenue_amount"]
+    assert revenue["event_properties"] == {
+        "$price": 9.99,
+        "$quantity": 2,
+        "$productId": "plan-pro",
+    }
+    assert revenue["user_id"].startswith("local:")
+    assert revenue["ip"] == "198.51.100.0"
+    # set_group is an identify that also names the group at the top level:
+    # the profile rules hash the property, and the top-level `groups`
+    # (Amplitude's own field, `$context` here) is dropped by the allowlist
+    joined = by_name["$identify"]
+    assert joined["user_properties"]["$set"]["org"].startswith("local:")
+    assert "groups" not in joined
+    # group_identify is a group update: the group rules apply, and the
+    # group's name is its distinct id (hashed by `distinct_id: hash`)
+    update = by_name["$groupidentify"]
+    assert update["group_properties"] == {"$set": {"plan": "pro"}}
+    assert update["groups"]["org"].startswith("local:")
+    assert update["user_id"] == revenue["user_id"]

@@ -134,3 +134,79 @@ def test_bad_requests_get_segment_answers(tmp: Path, standin: SegmentStandin) ->
         wait_for(lambda: len(standin.events) >= 1)
     assert standin.violations == []
     assert standin.events[0]["messageId"] == "m-1"
+
+
+SCREEN_GROUP_ALIAS_POLICY = """\
+version: 1
+defaults:
+  unknown_events: drop
+  unknown_properties: drop
+  client_ip: truncate
+all_events:
+  properties:
+    distinct_id: hash
+    $user_id: hash
+    $device_id: hash
+events:
+  $screen:
+    properties:
+      tab: keep
+  $create_alias:
+    properties:
+      alias: hash
+groups:
+  properties:
+    $user_id: hash
+    plan: keep
+"""
+
+
+def test_screen_group_and_alias_calls_arrive_sanitised_once(
+    tmp: Path, standin: SegmentStandin
+) -> None:
+    policy = tmp / "policy.yaml"
+    policy.write_text(SCREEN_GROUP_ALIAS_POLICY)
+    config = write_config(
+        tmp,
+        destinations=f"  seg:\n    type: segment\n    base_url: {standin.base_url}\n",
+        forward=f"      - destination: seg\n        token: {{env: {KEY_ENV}}}\n",
+        policy=policy,
+    )
+    with gateway_thread(config) as gw:
+        client = Client("demo", host=gw.url, sync_mode=True)
+        client.screen(
+            "jane.doe@example.com",
+            "Settings",
+            "Billing",
+            {"tab": "cards", "card_holder": "Jane Q. Public"},
+        )
+        client.group(
+            "jane.doe@example.com",
+            "org_77",
+            {"plan": "pro", "owner_phone": "202-555-0143"},
+        )
+        client.alias("anon-5c1e", "jane.doe@example.com")
+        wait_for(lambda: len(standin.events) >= 3)
+        time.sleep(0.5)  # anything more would be a duplicate
+
+    assert standin.violations == []
+    messages = standin.events
+    assert sorted(m["type"] for m in messages) == ["alias", "group", "screen"]
+    assert len({m["messageId"] for m in messages}) == 3
+    raw = standin.raw_text()
+    for value in PLANTED:
+        assert value not in raw, value
+    by_type = {m["type"]: m for m in messages}
+    screen = by_type["screen"]
+    assert (screen["name"], screen["category"]) == ("Billing", "Settings")
+    assert screen["properties"] == {"tab": "cards"}
+    assert screen["userId"].startswith("local:")
+    group = by_type["group"]
+    # the group id is the group's distinct id: `distinct_id: hash` of
+    # all_events holds for it too, as for Mixpanel's $group_id
+    assert group["groupId"].startswith("local:") and "org_77" not in raw
+    assert group["traits"] == {"plan": "pro"}
+    assert group["userId"] == screen["userId"]
+    alias = by_type["alias"]
+    assert alias["previousId"].startswith("local:")
+    assert alias["userId"] == screen["userId"]

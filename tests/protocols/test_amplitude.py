@@ -43,6 +43,15 @@ PYTHON_EVENTS: list[dict[str, Any]] = [
             "$unset": {"old": "-"},
         },
     },
+    {
+        "event_type": "$groupidentify",
+        "groups": {"org": "acme"},
+        "group_properties": {"$set": {"plan": "team"}, "$setOnce": {"since": "2026"}},
+        "insert_id": "9d1c3b6e-5f0a-4e21-9c55-0b7e2d0c6a11",
+        "library": "amplitude-python/1.3.0",
+        "time": 1796327612150,
+        "user_id": "user-1",
+    },
 ]
 BROWSER_EVENTS: list[dict[str, Any]] = [
     {
@@ -125,13 +134,23 @@ def test_canonical_names_person_operations_and_remote_ip() -> None:
     assert identify.properties["$unset"] == ["old"]
 
 
+def test_a_group_identify_is_a_group_update() -> None:
+    (_, _, group) = decode(body_of(PYTHON_EVENTS)).events
+    assert group.kind is Kind.GROUP
+    assert group.distinct_id == "acme"
+    assert group.envelope["$group_key"] == "org"
+    assert group.properties["$set"] == {"plan": "team"}
+    assert group.properties["$set_once"] == {"since": "2026"}
+    assert group.properties["$user_id"] == "user-1"
+
+
 def test_gzip_and_the_batch_api() -> None:
     batch = decode(
         gzip.compress(body_of(PYTHON_EVENTS)),
         {"content-type": "application/json", "content-encoding": "gzip"},
         endpoint="batch",
     )
-    assert len(batch.events) == 2
+    assert len(batch.events) == len(PYTHON_EVENTS)
 
 
 def test_events_without_time_are_dated_on_arrival() -> None:

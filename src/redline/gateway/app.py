@@ -535,6 +535,11 @@ class Gateway:
             # batch is sent again
             self.limits.key(key_id, count)
 
+        # this runs for every record: counts kept in locals, each project's
+        # routes made once per request
+        kept = dropped = 0
+        routes_of: dict[str, tuple[str, ...]] = {}
+        apply = engine.apply
         for index, event, verdict in zip(indexes, events, verdicts, strict=True):
             project = verdict.project if verdict is not None else None
             if verdict is None or project is None:
@@ -545,8 +550,15 @@ class Gateway:
                 unknown_keys += 1
                 continue
             try:
-                result = self._sanitise(engine, event, client_ip, found, person)
+                if event.ip is None and client_ip is not None:
+                    event.ip = client_ip
+                result = _apply_person(engine, event) if person else apply(event)
+                found.extend(result.findings)
                 clean = result.event
+                if clean is None:
+                    dropped += 1
+                else:
+                    kept += 1
                 payload = None
                 if plans is not None:
                     plan = plans.get(project.name)
@@ -587,15 +599,18 @@ class Gateway:
                 continue
             if clean is None:
                 continue
+            routes = routes_of.get(project.name)
+            if routes is None:
+                routes = routes_of[project.name] = _routes(project)
             if result.aggregate is not None:
-                folds.append(
-                    Fold(project.name, tuple(_routes(project)), clean, result.aggregate)
-                )
+                folds.append(Fold(project.name, routes, clean, result.aggregate))
                 continue
             assert clean.insert_id is not None and payload is not None
-            for route in _routes(project):
+            for route in routes:
                 entries.append(Entry(route, clean.insert_id, payload))
 
+        self.counters.accepted += kept
+        self.counters.dropped += dropped
         self.counters.received += len(events) + decoded_failures
         self.counters.received_by_vendor[vendor] += len(events) + decoded_failures
         decisions = count_findings(found)
@@ -650,24 +665,6 @@ class Gateway:
         await aggregator.add(folds)
         self.counters.aggregated += records
 
-    def _sanitise(
-        self,
-        engine: Engine,
-        event: Event,
-        client_ip: str | None,
-        found: list[Finding],
-        person: bool,
-    ) -> Result:
-        if event.ip is None and client_ip is not None:
-            event.ip = client_ip
-        result = _apply_person(engine, event) if person else engine.apply(event)
-        found.extend(result.findings)
-        if result.event is None:
-            self.counters.dropped += 1
-        else:
-            self.counters.accepted += 1
-        return result
-
     def _preflight(self, request: Request, origin: str | None) -> Response:
         headers = self._cors.preflight(
             origin, request.headers.get("access-control-request-headers")
@@ -718,8 +715,10 @@ def _refuse(refusal: str | None) -> NoReturn:
     raise Unauthorized(reason)
 
 
-def _routes(project: Project) -> list[str]:
-    return [f"{project.name}/{upstream.destination}" for upstream in project.upstreams]
+def _routes(project: Project) -> tuple[str, ...]:
+    return tuple(
+        f"{project.name}/{upstream.destination}" for upstream in project.upstreams
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

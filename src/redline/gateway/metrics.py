@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -116,15 +116,26 @@ class TimedDestination:
         self.route = route
         self.inner = inner
         self.max_batch = inner.max_batch
+        self.linger = getattr(inner, "linger", 0.0)
         self._observe = histogram.labels(destination=route).observe
         self.failures = 0  # failed sends since start
         self.consecutive_failures = 0
         self.last_success: float | None = None
+        # records in their outbox form, where the destination takes them
+        inner_records = getattr(inner, "send_records", None)
+        self.send_records: Callable[[Sequence[bytes]], Awaitable[None]] | None = (
+            None
+            if inner_records is None
+            else lambda records: self._timed(inner_records(records))
+        )
 
     async def send(self, events: Sequence[Event]) -> None:
+        await self._timed(self.inner.send(events))
+
+    async def _timed(self, sending: Awaitable[None]) -> None:
         started = time.perf_counter()
         try:
-            await self.inner.send(events)
+            await sending
         except Exception:
             # a DeliveryError, or a bug the forwarder treats as retryable
             self._observe(time.perf_counter() - started)

@@ -89,6 +89,7 @@ PAGEVIEW = "[Amplitude] Page Viewed"
 # 9999-12-31: a later time is no time
 _TIME_MAX_MS = 253402300800000
 IDENTIFY = "$identify"
+GROUP_IDENTIFY = "$groupidentify"
 # user-property operations, by their canonical (Mixpanel) names
 _PERSON_OPS = frozenset(
     {
@@ -205,7 +206,22 @@ def _event(item: Any, received_at: float | None) -> Event:
     envelope: dict[str, Any] = {}
     person = _person(record.pop("user_properties", None), shape)
     kind = Kind.TRACK
-    if name == IDENTIFY:
+    group_id: str | None = None
+    if name == GROUP_IDENTIFY and _one_group(record):
+        # a group-properties update: Mixpanel's /groups, under the group
+        # rules; the group type is the group key, its name the group's id
+        ((group_type, group_name),) = record.pop("groups").items()
+        group_shape: dict[str, Any] = {}
+        ops = _person(record.pop("group_properties", None), group_shape)
+        if group_shape:
+            shape["group"] = group_shape
+        kind = Kind.GROUP
+        properties.update(ops or {})
+        envelope["$group_key"] = group_type
+        group_id = _identifier(group_name, "groups")
+        if person is not None:
+            envelope[PERSON] = person
+    elif name == IDENTIFY:
         # a user-properties update and nothing else: a profile update, as
         # Mixpanel's /engage
         kind = Kind.PROFILE
@@ -244,6 +260,8 @@ def _event(item: Any, received_at: float | None) -> Event:
     if shape:
         envelope[_SHAPE] = shape
     distinct_id = user_id if user_id is not None else device_id
+    if group_id is not None:
+        distinct_id = group_id
     return Event(
         kind,
         name,
@@ -265,6 +283,16 @@ def _pull_flat(properties: dict[str, Any]) -> list[str]:
         elif vendor in properties:
             properties[canonical] = properties.pop(vendor)
     return literal
+
+
+def _one_group(record: dict[str, Any]) -> bool:
+    groups = record.get("groups")
+    return (
+        isinstance(groups, dict)
+        and len(groups) == 1
+        and isinstance(next(iter(groups)), str)
+        and isinstance(record.get("group_properties"), dict)
+    )
 
 
 def _person(value: Any, shape: dict[str, Any]) -> dict[str, Any] | None:
@@ -328,12 +356,17 @@ def encode_event(event: Event) -> dict[str, Any]:
         for op in _FOREIGN_OPS:
             properties.pop(op, None)
     elif event.kind is Kind.GROUP:
-        name = "$groupidentify"
+        name = GROUP_IDENTIFY
         group_key = envelope.get("$group_key")
         group_type = group_key if isinstance(group_key, str) else "group"
         record["groups"] = {group_type: event.distinct_id}
-        record["group_properties"] = {"$set": properties.get("$set", {})}
-        properties = {}
+        ops = {op: properties.pop(op) for op in list(properties) if op in _PERSON_OPS}
+        for op in _FOREIGN_OPS:
+            properties.pop(op, None)
+        group_shape = shape.get("group")
+        record["group_properties"] = _person_out(
+            ops, group_shape if isinstance(group_shape, dict) else {}
+        )
     elif name == CANONICAL_PAGEVIEW and not shape.get("name"):
         name = PAGEVIEW
     record["event_type"] = name
@@ -349,8 +382,10 @@ def encode_event(event: Event) -> dict[str, Any]:
         if canonical in properties and canonical not in literal:
             properties[vendor] = properties.pop(canonical)
     if event.kind is Kind.GROUP:
-        # the group update's own id is a device id no user has
-        record.setdefault("device_id", f"group-{event.distinct_id}")
+        if "user_id" not in record and "device_id" not in record:
+            # Amplitude wants a user or a device on every event: a device
+            # id no user has, for a group update that came without one
+            record["device_id"] = f"group-{event.distinct_id}"
     elif (
         "user_id" not in record
         and event.distinct_id is not None
