@@ -1,13 +1,16 @@
-"""Bounded body decoding shared by the adapters: JSON integers stay exact."""
+"""Bounded body decoding shared by the adapters: JSON integers stay exact;
+zstd bodies are inflated whole or refused, never past the limit."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from redline.errors import PayloadTooLarge, RequestError
 from redline.protocols import _body
 
 WIDE = 12345678901234567890123
@@ -59,3 +62,28 @@ def test_parsed_values_equal_the_standard_librarys(
     text = json.dumps(value, indent=indent)
 
     assert _body.loads_json(text.encode()) == value
+
+
+ZSTD = {"content-encoding": "zstd"}
+FRAME = zstandard.ZstdCompressor().compress(b'{"event": "x"}' * 50)
+
+
+def test_zstd_frames_are_inflated_one_after_another() -> None:
+    assert _body.decompress(FRAME + FRAME, ZSTD, limit=4096) == b'{"event": "x"}' * 100
+
+
+@pytest.mark.parametrize(
+    ("body", "error"),
+    [
+        # the streaming reader ends a cut frame quietly: caught by decoding
+        # each frame whole
+        (FRAME[:-4], RequestError),
+        (FRAME + b"junk", RequestError),
+        (b"not zstd", RequestError),
+        (zstandard.ZstdCompressor().compress(b"0" * 100_000), PayloadTooLarge),
+    ],
+    ids=["truncated", "trailing bytes", "not zstd", "over the limit"],
+)
+def test_bad_zstd_is_refused(body: bytes, error: type[RequestError]) -> None:
+    with pytest.raises(error):
+        _body.decompress(body, ZSTD, limit=4096)
