@@ -224,3 +224,13 @@ def test_metrics_are_per_gateway_not_global(tmp_path: Path) -> None:
     assert value(b_samples, "redline_events_received_total", vendor="mixpanel") == 0
     assert value(a_samples, "redline_events_by_name_total", event="checkout") == 3
     assert label_values(b_samples, "redline_events_by_name_total", "event") == set()
+
+
+def test_label_scrubbing_hides_opaque_ids_and_tokens_only() -> None:
+    from redline.gateway.metrics import scrub_label
+
+    assert scrub_label("/reset/9f8e7d6c5b4a39281706f5e4d3") == "/reset/[ID]"
+    assert scrub_label("invite Ab3dEfGh1jKlMnOpQrStUvWx") == "invite [ID]"
+    assert scrub_label("order 1234567890123456") == "order [ID]"
+    for name in ("checkout_step_2_completed", "signup", "internationalization"):
+        assert scrub_label(name) == name

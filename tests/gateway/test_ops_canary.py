@@ -32,6 +32,7 @@ VALUES = {
     "phone in a profile": "+1 202-555-0143",
     "invalid json body": "canary-ops-badjson-8e5f",
     "unknown ingest key": "canary-ops-key-9f60",
+    "token in an event name": "9f8e7d6c5b4a39281706f5e4d3c2b1a0",
 }
 
 
@@ -107,6 +108,13 @@ def test_no_value_or_credential_reaches_logs_metrics_dashboard_or_status(
         }
         httpx.post(f"{url}/track", data={"data": json.dumps(unknown)})
         track_requests += 1
+        # a client that puts a path with a token in the event name
+        named = {
+            "event": f"/reset-password/{VALUES['token in an event name']}",
+            "properties": {"token": "demo", "time": 1764230412},
+        }
+        httpx.post(f"{url}/track", data={"data": json.dumps(named)})
+        track_requests += 1
 
         def settled() -> bool:
             body = httpx.get(f"{url}/ui/api/status", headers=auth).json()
@@ -142,7 +150,7 @@ def test_no_value_or_credential_reaches_logs_metrics_dashboard_or_status(
     seen["log"] = log.read_bytes()
     status = json.loads(seen["status json"])
     # the unreadable body is refused whole: its records are never counted
-    assert status["totals"]["received"] == 3 * 2 + 1 + 1
+    assert status["totals"]["received"] == 3 * 2 + 1 + 1 + 1
     assert status["findings"]["by_type"]
     dead = next(d for d in status["destinations"] if d["route"] == "demo/mp")
     assert dead["dead_letter_reasons"] == [

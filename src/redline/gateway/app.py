@@ -552,6 +552,11 @@ class Gateway:
             try:
                 if event.ip is None and client_ip is not None:
                     event.ip = client_ip
+                # an analytics event without a time is dated on receipt,
+                # after the policy (an id derived from the record stays
+                # that of the record as sent), so a stay in the outbox does
+                # not move it to its delivery time
+                undated = event.time is None and event.kind is Kind.TRACK
                 result = _apply_person(engine, event) if person else apply(event)
                 found.extend(result.findings)
                 clean = result.event
@@ -559,13 +564,15 @@ class Gateway:
                     dropped += 1
                 else:
                     kept += 1
+                    if undated and clean.time is None:
+                        clean.time = now
                 payload = None
                 if plans is not None:
                     plan = plans.get(project.name)
                     if plan is None:
                         plan = plans[project.name] = _plan(engine, project)
                     own_entries, own_folds = _fan_out(
-                        engine, plan, event, result, person
+                        engine, plan, event, result, person, now if undated else None
                     )
                 elif clean is not None and result.aggregate is None:
                     payload = orjson.dumps(to_record(clean))
@@ -758,7 +765,12 @@ def _first_insert_id(own_entries: list[Entry], own_folds: list[Fold]) -> str | N
 
 
 def _fan_out(
-    engine: Engine, plan: list[_Plan], event: Event, result: Result, person: bool
+    engine: Engine,
+    plan: list[_Plan],
+    event: Event,
+    result: Result,
+    person: bool,
+    received: float | None = None,
 ) -> tuple[list[Entry], list[Fold]]:
     """The outbox entries and folds of one record under per-destination
     overrides: each distinct engine applies the event once (the base
@@ -777,6 +789,8 @@ def _fan_out(
         clean = own.event
         if clean is None:
             continue
+        if received is not None and clean.time is None:
+            clean.time = received
         if own.aggregate is not None:
             folds.append(Fold(part.window_key, part.routes, clean, own.aggregate))
             continue
