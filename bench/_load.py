@@ -9,7 +9,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
+from typing import Any
 
 import httpx
 import orjson
@@ -20,27 +20,62 @@ SAMPLES = (
 )
 
 
-def realistic_bodies(count: int, batch: int, token: str, seed: int = 7) -> list[bytes]:
+class Bodies:
     """Request bodies as mixpanel-browser sends them to a non-Mixpanel host:
-    ``data=`` + URL-encoded base64 of a JSON array of ``batch`` events."""
-    rng = random.Random(seed)
-    samples = [orjson.loads(line) for line in SAMPLES.read_text().splitlines() if line]
-    bodies = []
-    for _ in range(count):
-        events = []
-        for _ in range(batch):
-            event = orjson.loads(orjson.dumps(rng.choice(samples)))
-            props = event["properties"]
-            props["token"] = token
-            props["time"] = time.time()
-            props["distinct_id"] = f"user_{rng.randrange(10_000)}@example.com"
-            # 16 base-36 characters, as mixpanel-browser's ids
-            props["$insert_id"] = "".join(rng.choice(_BASE36) for _ in range(16))
-            props["$browser"] = rng.choice(["Chrome", "Firefox", "Safari"])
-            events.append(event)
-        payload = base64.b64encode(orjson.dumps(events)).decode()
-        bodies.append(b"data=" + quote(payload, safe="").encode())
-    return bodies
+    ``data=`` + URL-encoded base64 of a JSON array of ``batch`` events.
+
+    ``bodies[i]`` is encoded when asked for, from one of ``count`` event
+    batches drawn at the start, with insert ids of its own: the gateway
+    forwards a record it accepted lately once, so a benchmark that sent the
+    same bodies again would measure repeats being answered, not events
+    being queued. Each copy sent to a load process draws a new prefix for
+    its ids, so the phases of a run never repeat one another.
+    """
+
+    def __init__(self, count: int, batch: int, token: str, seed: int = 7) -> None:
+        rng = random.Random(seed)
+        samples = [
+            orjson.loads(line) for line in SAMPLES.read_text().splitlines() if line
+        ]
+        self.batch = batch
+        self._templates: list[list[dict[str, Any]]] = []
+        for _ in range(count):
+            events = []
+            for _ in range(batch):
+                event = orjson.loads(orjson.dumps(rng.choice(samples)))
+                props = event["properties"]
+                props["token"] = token
+                props["time"] = time.time()
+                props["distinct_id"] = f"user_{rng.randrange(10_000)}@example.com"
+                props["$browser"] = rng.choice(["Chrome", "Firefox", "Safari"])
+                events.append(event)
+            self._templates.append(events)
+        self._prefix: str | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_prefix": None}
+
+    def __len__(self) -> int:
+        return 1 << 40  # indexes never wrap: every body is new
+
+    def __getitem__(self, index: int) -> bytes:
+        if self._prefix is None:
+            # 16 base-36 characters per id, as mixpanel-browser's
+            self._prefix = "".join(random.choice(_BASE36) for _ in range(6))
+        events = self._templates[index % len(self._templates)]
+        stem = f"{self._prefix}{index:08x}"
+        for n, event in enumerate(events):
+            event["properties"]["$insert_id"] = f"{stem}{n:02x}"
+        payload = base64.b64encode(orjson.dumps(events))
+        # what encodeURIComponent does to base64: only these three change
+        quoted = payload.replace(b"+", b"%2B").replace(b"/", b"%2F")
+        return b"data=" + quoted.replace(b"=", b"%3D")
+
+
+def realistic_bodies(count: int, batch: int, token: str, seed: int = 7) -> Bodies:
+    """``count`` batches of ``batch`` realistic events, encoded on demand
+    with fresh insert ids (see :class:`Bodies`)."""
+    return Bodies(count, batch, token, seed)
 
 
 @dataclass
@@ -119,7 +154,7 @@ def _split(url: str) -> tuple[str, int, str]:
 
 
 async def _closed_loop(
-    url: str, bodies: list[bytes], batch: int, seconds: float, workers: int
+    url: str, bodies: Bodies, batch: int, seconds: float, workers: int
 ) -> Figures:
     host, port, path = _split(url)
     latencies: list[float] = []
@@ -147,7 +182,7 @@ async def _closed_loop(
 
 
 async def _open_loop(
-    url: str, bodies: list[bytes], batch: int, seconds: float, rate_rps: float
+    url: str, bodies: Bodies, batch: int, seconds: float, rate_rps: float
 ) -> Figures:
     """Requests at a fixed rate, whatever the answers do; latency is
     measured from the scheduled send time, so queueing counts."""
@@ -175,13 +210,13 @@ async def _open_loop(
 
 
 def run_closed(
-    url: str, bodies: list[bytes], batch: int, seconds: float, workers: int
+    url: str, bodies: Bodies, batch: int, seconds: float, workers: int
 ) -> Figures:
     return asyncio.run(_closed_loop(url, bodies, batch, seconds, workers))
 
 
 def run_open(
-    url: str, bodies: list[bytes], batch: int, seconds: float, rate_rps: float
+    url: str, bodies: Bodies, batch: int, seconds: float, rate_rps: float
 ) -> Figures:
     return asyncio.run(_open_loop(url, bodies, batch, seconds, rate_rps))
 

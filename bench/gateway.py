@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _load import Figures, realistic_bodies, run_closed, run_open
+from _load import Bodies, Figures, realistic_bodies, run_closed, run_open
 
 BATCH = 50
 # the target: this many events per second at most, and a p99 under
@@ -85,9 +85,7 @@ def _settled_cpu(pid: int) -> float:
         last = now
 
 
-def _measure(
-    url: str, bodies: list[bytes], seconds: float, rate: float | None
-) -> Figures:
+def _measure(url: str, bodies: Bodies, seconds: float, rate: float | None) -> Figures:
     # the load runs in its own process so it does not share the server's core
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         if rate is None:
