@@ -18,6 +18,7 @@ import secrets
 from pathlib import Path
 
 from . import _yaml
+from ._datadir import prepare as prepare_data_dir
 from .config import SecretSpec
 from .engine import Hasher
 from .engine._hash import Today
@@ -103,7 +104,7 @@ def _at(
 
 def _local_key(data_dir: Path) -> Sensitive[str]:
     path = data_dir / "hash.key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import uvicorn
 
+from .._datadir import prepare as prepare_data_dir
 from ..access import KeyRing, KeyStore, KeyWatcher
 from ..auditlog import AuditTrail, open_audit_log
 from ..config import Config
@@ -47,7 +48,7 @@ def build(config: Config) -> Gateway:
     app's lifespan."""
     policy = load_policy(config.policy_path)
     data_dir = config.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir)
     lock_data_dir(data_dir, config.source)
 
     def make_engine(compiled: CompiledPolicy) -> Engine:
