@@ -442,3 +442,49 @@ def test_outbox_status_needs_no_upstream_secrets(tmp_path: Path) -> None:
 
     assert status.exit_code == 0, status.stderr
     assert re.search(r"demo/mp\s+waiting=0\s+oldest=-\s+dead=1", status.stdout)
+
+
+def _unusable_data_dirs(tmp_path: Path) -> list[tuple[Path, str]]:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    return [
+        (afile / "sub", "a part of the path is a file, not a directory"),
+        (Path("/proc/redline-nope"), "cannot be created (No such file or directory)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        ["admin", "token", "create", "--role", "admin", "--label", "ci"],
+        ["keys", "create", "--project", "demo", "--label", "web"],
+        ["keys", "list"],
+    ],
+)
+def test_an_unusable_data_dir_is_named_with_the_fix_not_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    for data_dir, reason in _unusable_data_dirs(tmp_path):
+        result = run(*command, "--data-dir", data_dir)
+
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(
+            f"redline: {data_dir}: cannot use as the data directory: {reason} "
+            "(fix: point --data-dir or server.data_dir at a directory"
+        )
+        assert "Traceback" not in result.output
+
+
+def test_sanitize_with_an_unusable_data_dir_from_the_environment_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for data_dir, reason in _unusable_data_dirs(tmp_path):
+        monkeypatch.setenv("REDLINE_DATA_DIR", str(data_dir))
+
+        result = run("sanitize", input='{"event": "e", "properties": {}}\n')
+
+        assert result.exit_code == 2
+        assert result.output.startswith(
+            f"redline: {data_dir}: cannot use as the data directory: {reason}"
+        )
