@@ -102,9 +102,24 @@ def _at(
     return ConfigError(message, path=policy.source, line=line, column=column, fix=fix)
 
 
+# files that hold digests made with the data directory's key
+_HASHED_STATE = ("outbox.db", "store.db", "aggregates.db")
+
+
 def _local_key(data_dir: Path) -> Sensitive[str]:
     path = data_dir / "hash.key"
     prepare_data_dir(data_dir)
+    state = [name for name in _HASHED_STATE if (data_dir / name).exists()]
+    if state and not path.exists():
+        # a new key would silently change every digest, under the same key id
+        raise ConfigError(
+            f"the hash key is missing, but {', '.join(state)} in {data_dir} "
+            "hold digests made with it",
+            path=str(path),
+            fix=f"restore {path} from a backup; to start a new key on purpose "
+            "(earlier digests will no longer match), move those files aside "
+            "or use an empty data directory",
+        )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:

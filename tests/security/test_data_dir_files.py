@@ -12,8 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from harness import GatewayProcess, gateway_thread, write_config
+from redline.cli import main
+from redline.errors import ConfigError
 
 DATABASES = ("outbox.db", "store.db", "aggregates.db", "keys.db")
 
@@ -94,3 +97,40 @@ def test_databases_left_readable_by_an_older_version_are_tightened(
         modes = _modes(data)
 
     assert {name: modes[name] for name in DATABASES} == dict.fromkeys(DATABASES, 0o600)
+
+
+def test_a_missing_hash_key_beside_earlier_state_is_refused(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    with gateway_thread(config) as gw:
+        _send(gw.url)
+    key = (data / "hash.key").read_bytes()
+    (data / "hash.key").rename(tmp_path / "hash.key.bak")
+
+    with pytest.raises(ConfigError) as info, gateway_thread(config):
+        pass
+
+    message = str(info.value)
+    assert message.startswith(f"{data / 'hash.key'}: the hash key is missing")
+    assert "outbox.db" in message and "restore" in message
+    assert not (data / "hash.key").exists()
+    # the CLI says the same, as an error rather than a traceback
+    result = CliRunner().invoke(
+        main, ["sanitize", "--config", str(config)], input='{"event": "e"}\n'
+    )
+    assert result.exit_code == 2
+    assert result.output.startswith(f"redline: {data / 'hash.key'}: the hash key")
+
+    # restored from the backup, the gateway starts with the same key
+    (tmp_path / "hash.key.bak").rename(data / "hash.key")
+    with gateway_thread(config):
+        assert (data / "hash.key").read_bytes() == key
+
+
+def test_an_empty_data_dir_gets_a_new_hash_key(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+
+    with gateway_thread(config):
+        pass
+
+    assert len((tmp_path / "data" / "hash.key").read_text().strip()) == 64
