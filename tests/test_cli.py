@@ -8,6 +8,7 @@ import asyncio
 import importlib.metadata
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from click.testing import CliRunner, Result
 from harness import gateway_thread, write_config
 from redline.cli import main
 from redline.config import default_policy_path
+from redline.config import load as load_config
 from redline.destinations.local import LocalStore
 from redline.events import Event, Kind, to_record
 from redline.outbox import Entry, SqliteOutbox
@@ -488,3 +490,24 @@ def test_sanitize_with_an_unusable_data_dir_from_the_environment_exits_2(
         assert result.output.startswith(
             f"redline: {data_dir}: cannot use as the data directory: {reason}"
         )
+
+
+def test_serve_on_a_busy_port_exits_2_before_claiming_to_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(tmp_path)
+    port = load_config(config).server.port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+
+        result = run("serve", "--config", config)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"redline: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(fix: --port or server.port)\n"
+    )
+    assert [r.getMessage() for r in caplog.records] == []
+    # nothing was opened in the data directory either
+    assert not (tmp_path / "data").exists()
