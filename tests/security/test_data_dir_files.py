@@ -112,7 +112,7 @@ def test_a_missing_hash_key_beside_earlier_state_is_refused(tmp_path: Path) -> N
 
     message = str(info.value)
     assert message.startswith(f"{data / 'hash.key'}: the hash key is missing")
-    assert "outbox.db" in message and "restore" in message
+    assert "restore" in message and f"delete {data / 'hash.key.made'}" in message
     assert not (data / "hash.key").exists()
     # the CLI says the same, as an error rather than a traceback
     result = CliRunner().invoke(
@@ -125,6 +125,31 @@ def test_a_missing_hash_key_beside_earlier_state_is_refused(tmp_path: Path) -> N
     (tmp_path / "hash.key.bak").rename(data / "hash.key")
     with gateway_thread(config):
         assert (data / "hash.key").read_bytes() == key
+    # without the marker, a new key is made: the explicit way to start anew
+    (data / "hash.key").unlink()
+    (data / "hash.key.made").unlink()
+    with gateway_thread(config):
+        assert (data / "hash.key").read_bytes() != key
+
+
+def test_a_key_made_before_the_marker_is_protected_from_its_next_start(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    data = tmp_path / "data"
+    with gateway_thread(config):
+        pass
+    (data / "hash.key.made").unlink()  # as an older version left it
+
+    with gateway_thread(config):
+        pass
+    (data / "hash.key").unlink()
+
+    with (
+        pytest.raises(ConfigError, match="the hash key is missing"),
+        gateway_thread(config),
+    ):
+        pass
 
 
 def test_an_empty_data_dir_gets_a_new_hash_key(tmp_path: Path) -> None:
