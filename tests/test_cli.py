@@ -8,6 +8,7 @@ import asyncio
 import importlib.metadata
 import json
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from click.testing import CliRunner, Result
 from harness import gateway_thread, write_config
 from redline.cli import main
 from redline.config import default_policy_path
+from redline.config import load as load_config
 from redline.destinations.local import LocalStore
 from redline.events import Event, Kind, to_record
 from redline.outbox import Entry, SqliteOutbox
@@ -442,3 +444,70 @@ def test_outbox_status_needs_no_upstream_secrets(tmp_path: Path) -> None:
 
     assert status.exit_code == 0, status.stderr
     assert re.search(r"demo/mp\s+waiting=0\s+oldest=-\s+dead=1", status.stdout)
+
+
+def _unusable_data_dirs(tmp_path: Path) -> list[tuple[Path, str]]:
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    return [
+        (afile / "sub", "a part of the path is a file, not a directory"),
+        (Path("/proc/redline-nope"), "cannot be created (No such file or directory)"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve", "--port", "0"],
+        ["admin", "token", "create", "--role", "admin", "--label", "ci"],
+        ["keys", "create", "--project", "demo", "--label", "web"],
+        ["keys", "list"],
+    ],
+)
+def test_an_unusable_data_dir_is_named_with_the_fix_not_a_traceback(
+    tmp_path: Path, command: list[str]
+) -> None:
+    for data_dir, reason in _unusable_data_dirs(tmp_path):
+        result = run(*command, "--data-dir", data_dir)
+
+        assert result.exit_code == 2, result.output
+        assert result.output.startswith(
+            f"redline: {data_dir}: cannot use as the data directory: {reason} "
+            "(fix: point --data-dir or server.data_dir at a directory"
+        )
+        assert "Traceback" not in result.output
+
+
+def test_sanitize_with_an_unusable_data_dir_from_the_environment_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for data_dir, reason in _unusable_data_dirs(tmp_path):
+        monkeypatch.setenv("REDLINE_DATA_DIR", str(data_dir))
+
+        result = run("sanitize", input='{"event": "e", "properties": {}}\n')
+
+        assert result.exit_code == 2
+        assert result.output.startswith(
+            f"redline: {data_dir}: cannot use as the data directory: {reason}"
+        )
+
+
+def test_serve_on_a_busy_port_exits_2_before_claiming_to_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = write_config(tmp_path)
+    port = load_config(config).server.port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+
+        result = run("serve", "--config", config)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"redline: cannot listen on 127.0.0.1:{port}: address already in use "
+        "(fix: --port or server.port)\n"
+    )
+    assert [r.getMessage() for r in caplog.records] == []
+    # nothing was opened in the data directory either
+    assert not (tmp_path / "data").exists()

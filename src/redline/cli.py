@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import orjson
 
 from . import _logs
 from . import config as config_mod
+from ._datadir import PRIVATE_UMASK
 from .cli_audit import audit
 from .cli_auditlog import auditlog
 from .cli_detect import detect
@@ -53,10 +55,18 @@ _data_dir_option = click.option(
 )
 
 
+# the commands that may create files in the data directory
+_WRITERS = frozenset({"serve", "sanitize", "events", "outbox", "keys", "admin"})
+
+
 @click.group()
 @click.version_option(package_name="redline")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Redline: a privacy firewall for product analytics."""
+    if ctx.invoked_subcommand in _WRITERS:
+        # SQLite creates its -wal and -shm files later, with the umask
+        os.umask(PRIVATE_UMASK)
 
 
 @main.command()

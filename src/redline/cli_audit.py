@@ -105,6 +105,18 @@ def audit(
         )
         sys.exit(2)
     report = build_report(analysis)
+    malformed = report["malformed"]
+    if report["events"]["total"] == 0 and malformed["total"]:
+        # an unreadable input must not pass for a clean one
+        first, count = malformed["examples"][0], malformed["total"]
+        lines = "line" if count == 1 else "lines"
+        click.echo(
+            f"redline: no records could be read: {count:,} malformed {lines} "
+            f"(first: {first['source']}: {first['reason']}) (fix: pass "
+            "analytics exports, or name their shape with --format)",
+            err=True,
+        )
+        sys.exit(2)
 
     render_summary(report, Console())
     written = []

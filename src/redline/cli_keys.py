@@ -73,8 +73,13 @@ def _config(config_path: str | None, data_dir: str | None) -> Config:
 
 
 def _store(config: Config) -> KeyStore:
+    from ._datadir import prepare
     from .access import KeyStore
 
+    try:
+        prepare(config.data_dir)
+    except RedlineError as exc:
+        _fail(str(exc))
     return KeyStore.in_dir(config.data_dir)
 
 

@@ -324,11 +324,14 @@ def load(
     if not isinstance(raw, dict):
         raise ConfigError("the config must be a mapping", path=source, line=1)
 
-    raw = _apply_overrides(raw, env, overrides or {})
+    origins: dict[tuple[str, ...], str] = {}
+    raw = _apply_overrides(raw, env, overrides or {}, origins)
     try:
         spec = ConfigSpec.model_validate(raw)
     except ValidationError as exc:
-        raise _yaml.validation_error(exc, marks, source) from None
+        raise _override_error(exc, origins) or _yaml.validation_error(
+            exc, marks, source
+        ) from None
     config = _compile(spec, source, marks, base or Path.cwd(), resolve_secrets, env)
     if path is not None and resolve_secrets and _names_secret_files(spec):
         # whoever reads the config learns where the secrets are (checked
@@ -349,8 +352,13 @@ def _names_secret_files(spec: ConfigSpec) -> bool:
 
 
 def _apply_overrides(
-    raw: dict[str, Any], env: Mapping[str, str], cli: Mapping[str, Any]
+    raw: dict[str, Any],
+    env: Mapping[str, str],
+    cli: Mapping[str, Any],
+    origins: dict[tuple[str, ...], str],
 ) -> dict[str, Any]:
+    """``raw`` with the environment's and the command line's settings;
+    ``origins`` learns which variable or option set each one."""
     server = dict(raw.get("server") or {})
     names = {
         "host": "REDLINE_HOST",
@@ -360,8 +368,10 @@ def _apply_overrides(
     for key, var in names.items():
         if env.get(var):
             server[key] = env[var]
+            origins["server", key] = f"{var}={env[var]}"
         if cli.get(key) is not None:
             server[key] = cli[key]
+            origins["server", key] = f"--{key.replace('_', '-')} {cli[key]}"
     out = dict(raw)
     if server:
         out["server"] = server
@@ -370,11 +380,35 @@ def _apply_overrides(
     if cli.get("policy") is not None:
         out["policy"] = str(cli["policy"])
     if env.get("REDLINE_LOG_LEVEL"):
+        origins["log", "level"] = f"REDLINE_LOG_LEVEL={env['REDLINE_LOG_LEVEL']}"
         out["log"] = {
             **(raw.get("log") or {}),
             "level": env["REDLINE_LOG_LEVEL"].lower(),
         }
     return out
+
+
+def _override_error(
+    exc: ValidationError, origins: Mapping[tuple[str, ...], str]
+) -> ConfigError | None:
+    """The error about a value set by a variable or an option, naming it
+    (the config file has no line for it); None when the file is at fault."""
+    for error in exc.errors(include_url=False, include_input=False):
+        loc = tuple(str(part) for part in error["loc"])
+        origin = origins.get(loc)
+        if origin is None:
+            continue
+        setting = ".".join(loc)
+        variable = origin.split("=")[0].split(" ")[0]
+        if loc == ("server", "port"):
+            reason, wanted = "not a port number", "a port from 0 to 65535"
+        else:
+            expected = (error.get("ctx") or {}).get("expected")
+            reason = f"not a valid {setting}"
+            wanted = f"one of {expected}" if expected else f"a valid {setting}"
+        how = f"set {variable} to" if "=" in origin else f"pass {variable}"
+        return ConfigError(reason, path=origin, fix=f"{how} {wanted}")
+    return None
 
 
 def _compile(

@@ -51,6 +51,12 @@ class ConfigError(RedlineError):
         return text
 
 
+class ListenError(RedlineError):
+    """The gateway cannot listen on its address (in use, not allowed, unknown)."""
+
+    exit_code = 2
+
+
 class RequestError(RedlineError):
     """A client request cannot be accepted as it is.
 

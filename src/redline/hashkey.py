@@ -18,6 +18,7 @@ import secrets
 from pathlib import Path
 
 from . import _yaml
+from ._datadir import prepare as prepare_data_dir
 from .config import SecretSpec
 from .engine import Hasher
 from .engine._hash import Today
@@ -101,15 +102,39 @@ def _at(
     return ConfigError(message, path=policy.source, line=line, column=column, fix=fix)
 
 
+# left beside hash.key: a data directory that has it once made a key, so a
+# missing hash.key is a lost key, not a fresh start
+_MADE = "hash.key.made"
+_MADE_TEXT = (
+    "Redline made hash.key in this directory. If hash.key goes missing, the\n"
+    "gateway refuses to start rather than make a new key (which would change\n"
+    "every digest). Delete this file only to start a new key on purpose.\n"
+)
+
+
 def _local_key(data_dir: Path) -> Sensitive[str]:
     path = data_dir / "hash.key"
-    data_dir.mkdir(parents=True, exist_ok=True)
+    made = data_dir / _MADE
+    prepare_data_dir(data_dir)
+    if made.exists() and not path.exists():
+        raise ConfigError(
+            f"the hash key is missing, but {made} says one was made here; a new "
+            "key would change every digest under the same key id",
+            path=str(path),
+            fix=f"restore {path} from a backup; to start a new key on purpose "
+            f"(earlier digests will no longer match), delete {made}",
+        )
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return Sensitive(path.read_text(encoding="ascii").strip())
-    with os.fdopen(fd, "w", encoding="ascii") as out:
-        out.write(secrets.token_hex(32) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
+        pass
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_hex(32) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+    if not made.exists():
+        # also for a key made before this marker existed
+        with os.fdopen(os.open(made, os.O_WRONLY | os.O_CREAT, 0o600), "w") as out:
+            out.write(_MADE_TEXT)
     return Sensitive(path.read_text(encoding="ascii").strip())

@@ -33,6 +33,39 @@ def test_a_missing_path_is_an_error_naming_it(tmp_path: Path) -> None:
     assert "nope.jsonl" in result.output
 
 
+def test_input_with_no_readable_record_is_an_error_not_a_clean_report(
+    tmp_path: Path,
+) -> None:
+    noise = tmp_path / "noise.bin"
+    noise.write_bytes(random.Random(7).randbytes(4096))
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('{"a": 1\n{"b": 2\n')
+    report = tmp_path / "r.json"
+
+    for path, count, first in ((noise, 1, f"{noise}: "), (lines, 2, f"{lines}:1: ")):
+        result = CliRunner().invoke(main, ["audit", str(path), "--json", str(report)])
+
+        assert result.exit_code == 2, result.output
+        assert "No personal data" not in result.output
+        assert result.output.startswith(
+            f"redline: no records could be read: {count} malformed line"
+        )
+        assert f"(first: {first}" in result.output
+        assert not report.exists()
+
+
+def test_some_readable_records_beside_malformed_lines_still_report(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "e.jsonl"
+    export.write_text('{"event": "a", "properties": {"distinct_id": "u"}}\nnot json\n')
+
+    result = CliRunner().invoke(main, ["audit", str(export)])
+
+    assert result.exit_code == 0
+    assert "1 malformed lines skipped" in result.output
+
+
 def test_an_unwritable_report_path_is_an_error(tmp_path: Path) -> None:
     export = tmp_path / "e.jsonl"
     export.write_text('{"event": "a", "properties": {"distinct_id": "u1"}}\n')

@@ -34,6 +34,48 @@ def test_environment_then_command_line_override_the_file(tmp_path: Path) -> None
     assert from_cli.server.port == 9200
 
 
+@pytest.mark.parametrize(
+    ("environ", "overrides", "expected"),
+    [
+        (
+            {"REDLINE_PORT": "abc"},
+            {},
+            "REDLINE_PORT=abc: not a port number "
+            "(fix: set REDLINE_PORT to a port from 0 to 65535)",
+        ),
+        (
+            {"REDLINE_PORT": "9100"},
+            {"port": 99999},
+            "--port 99999: not a port number (fix: pass --port a port from 0 to 65535)",
+        ),
+        (
+            {"REDLINE_LOG_LEVEL": "verbose"},
+            {},
+            "REDLINE_LOG_LEVEL=verbose: not a valid log.level (fix: set "
+            "REDLINE_LOG_LEVEL to one of 'debug', 'info', 'warning' or 'error')",
+        ),
+    ],
+)
+def test_a_bad_override_names_its_variable_or_option_not_the_file(
+    environ: dict[str, str], overrides: dict[str, int], expected: str
+) -> None:
+    # the built-in config has a server.port line the error used to point at
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(None, environ=environ, overrides=overrides)
+
+    assert str(info.value) == expected
+
+
+def test_a_bad_value_in_the_file_still_points_at_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text("server:\n  port: abc\n")
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ={"REDLINE_LOG_LEVEL": "debug"})
+
+    assert str(info.value).startswith(f"{path}:2:9: server.port")
+
+
 def test_upstream_token_comes_from_the_environment_and_stays_hidden(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
 import secrets
 import sqlite3
 import threading
@@ -25,6 +24,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
+from .._datadir import private_file
 from ..errors import RedlineError
 from ..sensitive import Sensitive
 
@@ -136,10 +136,7 @@ class KeyStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        # created 0600 before SQLite opens it; SQLite gives its journal the
-        # same mode
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        os.close(fd)
+        private_file(path)
         self._conn = sqlite3.connect(
             str(path), isolation_level=None, check_same_thread=False
         )

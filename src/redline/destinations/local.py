@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import orjson
 
+from .._datadir import private_file
 from ..errors import DeliveryError
 from ..events import Event, Kind, to_record
 
@@ -84,6 +85,7 @@ class LocalStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        private_file(self.path)
         self._conn = sqlite3.connect(
             self.path,
             timeout=busy_timeout,

@@ -41,6 +41,7 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from .._datadir import private_file
 from ..engine import Hasher
 from ..errors import RedlineError
 from ..events import Event, Kind, to_record
@@ -365,6 +366,7 @@ class Aggregator:
         return await loop.run_in_executor(self._worker, fn, *args)
 
     def _open(self) -> int:
+        private_file(self.path)
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]

@@ -11,22 +11,25 @@ stay in the outbox), then the outbox and the store close.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import math
+import socket
 import ssl
 import sys
 from pathlib import Path
 
 import uvicorn
 
+from .._datadir import prepare as prepare_data_dir
 from ..access import KeyRing, KeyStore, KeyWatcher
 from ..auditlog import AuditTrail, open_audit_log
 from ..config import Config
 from ..destinations.forwarder import Forwarder, build_destinations
 from ..destinations.local import LocalStore
 from ..engine import Engine
-from ..errors import ConfigError
+from ..errors import ConfigError, ListenError
 from ..hashkey import hasher_for
 from ..outbox import SqliteOutbox
 from ..policy import CompiledPolicy, load_policy
@@ -47,7 +50,7 @@ def build(config: Config) -> Gateway:
     app's lifespan."""
     policy = load_policy(config.policy_path)
     data_dir = config.data_dir
-    data_dir.mkdir(parents=True, exist_ok=True)
+    prepare_data_dir(data_dir)
     lock_data_dir(data_dir, config.source)
 
     def make_engine(compiled: CompiledPolicy) -> Engine:
@@ -146,7 +149,15 @@ def serve(config: Config) -> None:
     # a certificate uvicorn cannot load would otherwise surface as a
     # traceback after start-up has begun
     tls_files = _tls_files(config)
-    gateway = build(config)
+    # bound before anything starts, so that a busy port is one clear error
+    # and no log line claims the gateway started
+    sockets = _listen(config.server.host, config.server.port)
+    try:
+        gateway = build(config)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
     # start-up objects (the compiled policy, detectors, libraries) never
     # die: keep them out of the collector's way, so that its pauses stay
     # short while requests wait
@@ -181,7 +192,36 @@ def serve(config: Config) -> None:
             "data_dir": str(config.data_dir),
         },
     )
-    uvicorn.Server(uv).run()
+    uvicorn.Server(uv).run(sockets=sockets)
+
+
+def _listen(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address ``host`` names (as asyncio's
+    ``create_server`` would bind them), or a :class:`ListenError`."""
+    where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    sockets: list[socket.socket] = []
+    try:
+        infos = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        for family, kind, proto, _, address in dict.fromkeys(
+            (i[0], i[1], i[2], i[3], i[4]) for i in infos
+        ):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        reason = (exc.strerror or type(exc).__name__).lower()
+        raise ListenError(
+            f"cannot listen on {where}: {reason} (fix: --port or server.port"
+            + (", or server.host)" if exc.errno != errno.EADDRINUSE else ")")
+        ) from None
+    return sockets
 
 
 def _tls_files(config: Config) -> tuple[str, str] | None:

@@ -79,6 +79,7 @@ from typing import Any, Final, Generic, Literal, TypeVar
 
 import orjson
 
+from .._datadir import private_file
 from ..errors import OutboxFull, RedlineError
 from ._base import DeadLetter, Entry, Leased, RouteStats
 
@@ -269,6 +270,7 @@ class OutboxUnavailable(RedlineError):
 
 def _connect(path: Path) -> sqlite3.Connection:
     """A connection in manual-transaction mode; patched by tests."""
+    private_file(path)
     return sqlite3.connect(
         str(path),
         timeout=_BUSY_TIMEOUT_MS / 1000,
