@@ -42,7 +42,7 @@ def test_signatures() -> None:
     )
     assert sig(destinations.LocalStoreDestination) == (
         "(store: 'LocalStore', project: 'str', *, max_batch: 'int' = 500, "
-        "linger: 'float' = 0.1) -> 'None'"
+        "linger: 'float' = 0.0) -> 'None'"
     )
     assert sig(destinations.LocalStore.query) == (
         "(self, project: 'str | None' = None, name: 'str | None' = None, "

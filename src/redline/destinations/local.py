@@ -33,8 +33,9 @@ from ..events import Event, Kind, to_record
 __all__ = ["STORE_FILENAME", "LocalStore", "LocalStoreDestination"]
 
 STORE_FILENAME = "store.db"
-# how long the forwarder lets records gather after a partial batch
-LINGER_SECONDS = 0.1
+# how long the forwarder lets records gather after a partial batch (none:
+# see LOCAL_MAX_BATCH in forwarder.py)
+LINGER_SECONDS = 0.0
 
 # Event times above this are taken as milliseconds (Mixpanel accepts both);
 # 1e11 seconds is the year 5138, 1e11 milliseconds is 1973.
