@@ -25,6 +25,10 @@ POSITIVES = [
     "¿Puedes explicar la diferencia entre los dos planes de precios?",
     "東京の天気を教えてください。明日は雨が降りますか\uff1f",
     "先週の会議のメモを上司のために要約してください。",
+    # Chinese punctuation and no hiragana: katakana and Extension A count
+    # among the characters (the trigger once looked at hiragana and kanji only)
+    "\u30a2\u30a4\u30a6\u30a8\u30aa\u30ab\u30ad\u30af\u30b1\u30b3\u30b5\u30b7\u3002",
+    "\u3400\u3401\u3402\u3403\u3404\u3405\u3406\u3407\u3408\u3409\u340a\u340b\u3002",
     "The answer is below.\n\n1. Open the settings page and pick the plan you want.",
     # numbers and codes quoted in a message do not make it less of one
     "Merci pour la réponse rapide, le problème est résolu. Voici les "

@@ -42,7 +42,8 @@ PIECES = [
     "my ", "the ", "please help me with ", "we were in ", "今日は", "東京の天気を",
     "教えてください。",
     # other scripts and widths
-    "連絡", "で", wide("0"), wide("7"), wide("@"), wide("-"), "\u3000",
+    "連絡", "で", "アイウエオカキクケコ", "\u3400\u3401\u3402", "\u3002",
+    wide("0"), wide("7"), wide("@"), wide("-"), "\u3000",
 ]  # fmt: skip
 
 

@@ -76,7 +76,13 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _HIRAGANA = re.compile(r"[\u3041-\u309f]")
 # ideographic full stop and comma, full-width exclamation, question, comma
 _CJK_SENTENCE = re.compile("[\u3002\u3001\uff01\uff1f\uff0c]")
-_TRIGGER = re.compile(r"[^\W\d_]\S?\s+\S?[^\W\d_]|[\u3040-\u309f\u4e00-\u9fff]")
+# what either test needs, in any case: MIN_WORDS whitespace-separated tokens
+# (the probe starts with a space), or MIN_CJK kana and kanji of _CJK's ranges
+_CJK_CLASS = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+_TRIGGER = re.compile(
+    rf"\s\S+(?:\s+\S+){{{MIN_WORDS - 1}}}"
+    f"|[{_CJK_CLASS}](?:[^{_CJK_CLASS}]*[{_CJK_CLASS}]){{{MIN_CJK - 1}}}"
+)
 
 
 class FreeTextDetector:

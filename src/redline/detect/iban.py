@@ -27,8 +27,6 @@ _CANDIDATE = re.compile(
     r"(?:[A-Za-z0-9]{11,30}|(?: [A-Za-z0-9]{4}){2,7}(?: [A-Za-z0-9]{1,3})?)"
     r"(?![A-Za-z0-9_])"
 )
-# a country code, two digits and four more characters, in the lowered probe
-_TRIGGER = re.compile(r"[^a-z0-9_][a-z]{2}[0-9]{2} ?[a-z0-9]{4}")
 _GROUP_END = re.compile(r" ")
 MAX_CANDIDATES = 128
 # the countries of the IBAN registry (SWIFT), to skip python-stdnum on hex
@@ -41,6 +39,21 @@ _COUNTRIES = frozenset(
     SC SD SE SI SK SM SO ST SV TL TN TR UA VA VG XK YE
     """.split()  # noqa: SIM905 (a code list reads better as text)
 )
+
+
+def _country_codes() -> str:
+    """The registry's country codes in lower case, as one alternation
+    grouped by first letter (``a[delt]|b[aeg]...``)."""
+    by_first: dict[str, str] = {}
+    for code in sorted(_COUNTRIES):
+        lower = code.lower()
+        by_first[lower[0]] = by_first.get(lower[0], "") + lower[1]
+    return "|".join(f"{first}[{seconds}]" for first, seconds in by_first.items())
+
+
+# a registry country's code, two digits and four more characters, in the
+# lowered probe
+_TRIGGER = re.compile(r"[^a-z0-9_](?:" + _country_codes() + r")[0-9]{2} ?[a-z0-9]{4}")
 
 
 class IbanDetector:

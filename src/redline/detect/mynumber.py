@@ -31,7 +31,8 @@ _LABEL_REACH = 24
 _SHORT_LENGTH = 40
 _SHORT_TOKENS = 3
 _JAPANESE = re.compile("[\u3040-\u30ff\u4e00-\u9fff]")
-_TRIGGER = re.compile(r"[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}")
+# twelve digits, not part of a longer run (epoch milliseconds have 13)
+_TRIGGER = re.compile(r"(?<![0-9])[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}(?![0-9])")
 
 
 def _alone(text: str, start: int, end: int) -> bool:
