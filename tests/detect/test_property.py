@@ -58,4 +58,4 @@ def test_what_the_scanner_skips_as_plain_no_detector_finds_anything_in(
     text: str,
 ) -> None:
     assert scanner.scan(text) == []
-    assert scanner._scan(text, 0, scanner._gated) == []
+    assert scanner._scan(text, 0) == []

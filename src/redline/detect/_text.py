@@ -51,16 +51,6 @@ _NFKC_CACHE: dict[str, str] = {}
 _NFKC_CACHE_MAX = 65_536
 
 
-def nfkc_char(char: str) -> str:
-    """One character's NFKC form, remembered (see :func:`nfkc_view`)."""
-    form = _NFKC_CACHE.get(char)
-    if form is None:
-        form = unicodedata.normalize("NFKC", char)
-        if len(_NFKC_CACHE) < _NFKC_CACHE_MAX:
-            _NFKC_CACHE[char] = form
-    return form
-
-
 def nfkc_view(text: str) -> tuple[str, list[int] | None]:
     """``text`` normalised character by character with NFKC, and the offset
     in ``text`` of each character of the result (None when nothing changed,

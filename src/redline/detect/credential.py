@@ -55,21 +55,16 @@ _PHRASE = re.compile(
 )
 
 
-# the words whose "=", ":" or "%3d" the trigger looks for, in lower case
-TRIGGER_NAMES = (
-    "pass", "passwd", "password", "passphrase", "pwd", "token", "secret",
-    "key", "code", "auth", "sig", "signature", "otp", "credential",
-    "credentials", "provided", "session", "sessionid", "sessid", "sid",
-    "session_id", "session_key", "session-id",
-)  # fmt: skip
-
-
 def _trigger() -> re.Pattern[str]:
     """What the rules need, in lower case: a secret's name right before "=",
     ":" or "%3d"; an authorization scheme; or user info in a URL."""
-    endings = [
-        name + closer for name in TRIGGER_NAMES for closer in ("", '"', "'", "[]")
-    ]
+    names = (
+        "pass", "passwd", "password", "passphrase", "pwd", "token", "secret",
+        "key", "code", "auth", "sig", "signature", "otp", "credential",
+        "credentials", "provided", "session", "sessionid", "sessid", "sid",
+        "session_id", "session_key", "session-id",
+    )  # fmt: skip
+    endings = [name + closer for name in names for closer in ("", '"', "'", "[]")]
     alternatives = [
         re.escape(separator) + _behind(endings, separator)
         for separator in ("=", ":", "%3d")

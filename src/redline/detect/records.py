@@ -22,14 +22,10 @@ makes up), never a server's session cookie.
 from __future__ import annotations
 
 import functools
-import re
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from ._span import EntityType
-from .prefilter import LineFilter
 from .scanner import DETECTORS, Scanner, build_detector, redact
 
 MAX_DEPTH = 64
@@ -78,106 +74,20 @@ class RecordRedactor:
     def __init__(self, detectors: Iterable[str] = tuple(DETECTORS)) -> None:
         self.scanner = Scanner([build_detector(name) for name in detectors])
         self._memo: dict[str, tuple[str, tuple[str, ...]]] = {}
-        self._filter: LineFilter | None = None
-        self._filter_for: Scanner | None = None
 
     def redact(self, record: Any) -> tuple[Any, dict[str, int]]:
         """``record`` with every detected span redacted, and the number of
-        findings by type. A record in which nothing is found may come back
-        as the very object passed in, not a copy."""
+        findings by type."""
         counts: dict[str, int] = {}
-        if isinstance(record, dict | list):
-            clean = self._by_line(record, counts)
-            if clean is not _WALK:
-                return clean, counts
         return self._walk(record, counts, 0), counts
 
-    def _line_filter(self) -> LineFilter | None:
-        """The pre-filter for the current scanner (callers may swap it)."""
-        if self._filter_for is not self.scanner:
-            self._filter_for = self.scanner
-            built = LineFilter(self.scanner.detectors, self.scanner.max_length)
-            self._filter = built if built.available else None
-        return self._filter
-
-    def _by_line(self, record: Any, counts: dict[str, int]) -> Any:
-        """The record redacted through its JSON text: only the strings (and
-        long integers) the pre-filter names are scanned, the way _walk would
-        scan them; _WALK when the pre-filter cannot read this record."""
-        line_filter = self._line_filter()
-        if line_filter is None:
-            return _WALK
-        try:
-            line = orjson.dumps(record, option=_JSON_ONLY)
-        except TypeError:  # not JSON data (orjson's error is a TypeError)
-            return _WALK
-        flagged = line_filter.pieces(line)
-        if flagged is None:
-            return _WALK
-        if not flagged:
-            return record
-        pieces = line.split(b'"')
-        changed = False
-        done: set[int] = set()
-        for index in sorted(flagged):
-            if index in done:
-                continue
-            piece = pieces[index]
-            if not index % 2:  # between strings: long integers
-                numbers = self._numbers(piece, counts)
-                if numbers is not piece:
-                    pieces[index] = numbers
-                    changed = True
-                continue
-            text = piece.decode()
-            clean = self._text(text, counts, flagged[index])
-            if clean != text:
-                pieces[index] = orjson.dumps(clean)[1:-1]
-                changed = True
-            # a key (a ':' follows) that names a secret, with a string value
-            if pieces[index + 1] == b":" and secret_key(text):
-                value = pieces[index + 2].decode()
-                clean = self._named_secret(value, counts)
-                done.add(index + 2)
-                if clean != value:
-                    pieces[index + 2] = orjson.dumps(clean)[1:-1]
-                    changed = True
-        if not changed:
-            return record
-        return orjson.loads(b'"'.join(pieces))
-
-    def _numbers(self, piece: bytes, counts: dict[str, int]) -> bytes:
-        """The JSON text between two strings with each integer that _walk
-        scans (at least _SCAN_INT) replaced as _walk would; ``piece`` itself
-        when nothing changed."""
-        parts = []
-        position = 0
-        for match in _NUMBER.finditer(piece):
-            token = match.group()
-            if not token.lstrip(b"-").isdigit():
-                continue  # a float: _walk leaves those alone
-            value = int(token)
-            if -_SCAN_INT < value < _SCAN_INT:
-                continue
-            digits = str(abs(value))
-            clean = self._text(digits, counts)
-            if clean != digits:
-                parts += [piece[position : match.start()], orjson.dumps(clean)]
-                position = match.end()
-        if not parts:
-            return piece
-        return b"".join([*parts, piece[position:]])
-
-    def scrub(
-        self, text: str, only: Collection[int] | None = None
-    ) -> tuple[str, tuple[str, ...]]:
-        """``text`` with detected spans replaced, and the types found
-        (``only``: see :meth:`Scanner.scan`)."""
+    def scrub(self, text: str) -> tuple[str, tuple[str, ...]]:
+        """``text`` with detected spans replaced, and the types found."""
         memo = self._memo
         known = memo.get(text)
         if known is not None:
             return known
-        spans = self.scanner.scan(text, only)
+        spans = self.scanner.scan(text)
         if spans:
             result = redact(text, spans), tuple(span.type.value for span in spans)
         else:
@@ -232,25 +142,12 @@ class RecordRedactor:
         _count(counts, (EntityType.CREDENTIAL.value,))
         return f"[{EntityType.CREDENTIAL.value}]"
 
-    def _text(
-        self, text: str, counts: dict[str, int], only: Collection[int] | None = None
-    ) -> str:
+    def _text(self, text: str, counts: dict[str, int]) -> str:
         if not text:
             return text
-        clean, kinds = self.scrub(text, only)
+        clean, kinds = self.scrub(text)
         _count(counts, kinds)
         return clean
-
-
-# orjson would write these as strings; refusing them keeps the JSON text to
-# JSON data (records from orjson.loads), which _walk sees the same way
-_JSON_ONLY = (
-    orjson.OPT_PASSTHROUGH_DATETIME
-    | orjson.OPT_PASSTHROUGH_DATACLASS
-    | orjson.OPT_PASSTHROUGH_SUBCLASS
-)
-_NUMBER = re.compile(rb"-?[0-9][0-9.eE+\-]*")
-_WALK = object()  # _by_line's answer: walk this record instead
 
 
 def _count(counts: dict[str, int], kinds: Iterable[str]) -> None:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Iterable
 
 from ..errors import ConfigError
 from ._span import Detector, EntityType, Span
@@ -57,8 +57,6 @@ from .ssn import UsSsnDetector
 logger = logging.getLogger("redline.engine")
 
 _Search = Callable[[str], "re.Match[str] | None"]
-# each detector with its trigger's search (or None) and its min_digits
-_Gated = tuple[tuple[Detector, _Search | None, int], ...]
 
 MAX_LENGTH = 65_536  # characters scanned at most; longer strings fail closed
 
@@ -138,33 +136,24 @@ class Scanner:
         self.max_length = max_length
         # (detector, its trigger's bound search method or None), bound once
         # because this loop runs for every string of every event
-        self._gated: _Gated = tuple(
+        self._gated: tuple[tuple[Detector, _Search | None, int], ...] = tuple(
             (detector, _search_of(detector), getattr(detector, "min_digits", 0))
             for detector in self.detectors
         )
         self._count_digits = any(gate for _, _, gate in self._gated)
 
-    def scan(self, text: str, only: Collection[int] | None = None) -> list[Span]:
-        """The entities found in ``text``, sorted by start, not overlapping.
-
-        ``only``, when given, holds the indexes (in :attr:`detectors`) of the
-        detectors whose trigger may be found in ``text``, as a pre-filter
-        (:mod:`.prefilter`) tells; the others are not even tried, which
-        changes nothing when the pre-filter is right about them.
-        """
+    def scan(self, text: str) -> list[Span]:
+        """The entities found in ``text``, sorted by start, not overlapping."""
         if len(text) > self.max_length:
             return [_whole(text, TOO_LONG)]
         if _plain(text) is not None:
             return []
-        gated = self._gated
-        if only is not None:
-            gated = tuple(gated[index] for index in sorted(only))
-        spans = self._scan(text, 0, gated)
+        spans = self._scan(text, 0)
         if spans is None:
             return [_whole(text, DETECTOR_ERROR)]
         return _resolve(spans)
 
-    def _scan(self, text: str, depth: int, gated: _Gated) -> list[Span] | None:
+    def _scan(self, text: str, depth: int) -> list[Span] | None:
         """Spans in ``text`` (possibly overlapping), or None when a detector
         failed and the whole string must be masked."""
         view, offsets = nfkc_view(text)
@@ -172,7 +161,7 @@ class Scanner:
         digits = _digits(view) if self._count_digits else 0
 
         spans: list[Span] = []
-        for detector, search, min_digits in gated:
+        for detector, search, min_digits in self._gated:
             if digits < min_digits:
                 continue
             if search is not None and search(probe) is None:
@@ -203,7 +192,7 @@ class Scanner:
             for start, end, decoded in encoded_values(text):
                 if any(s.start <= start and end <= s.end for s in spans):
                     continue  # the raw text showed a finding over all of it
-                found_inner = self._scan(decoded, depth + 1, self._gated)
+                found_inner = self._scan(decoded, depth + 1)
                 if found_inner is None:
                     return None
                 inner = _resolve(found_inner)
