@@ -402,7 +402,12 @@ def test_gateway_forwards_summaries_not_events_and_counts_them(
         # a second time
         post(gw.url, sent[:10])
         wait_for(lambda: delivered(standin) == totals(sent), timeout=10)
-        wait_for(lambda: len(standin.events) == 3, timeout=10)
+        # two models, so at least two summaries: more when the posts
+        # straddle a window's close on a slow machine
+        wait_for(
+            lambda: any(e["event"] == "page_view" for e in standin.events),
+            timeout=10,
+        )
         samples = scrape(gw.url)
 
     assert value(samples, "redline_events_aggregated_total") == 40
@@ -410,6 +415,7 @@ def test_gateway_forwards_summaries_not_events_and_counts_them(
     assert value(samples, "redline_events_repeated_total") == 10
     names = [event["event"] for event in standin.events]
     assert names.count("page_view") == 1
+    assert names.count("api_call") >= 2
     for event in standin.events:
         props = event["properties"]
         if event["event"] != "api_call":
