@@ -7,8 +7,7 @@ same sanitiser the gateway runs. Names are imported on first use, so that
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ._lazy import exports
 
 __version__ = "0.1.0"
 
@@ -31,8 +30,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'redline' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = exports("redline", _EXPORTS)

@@ -148,6 +148,10 @@ class OutboxSpec(_Spec):
     # "power": each commit reaches the disk (fsync), surviving power loss.
     # "process": survives a crash of Redline, not of the machine.
     durability: Literal["power", "process"] = "power"
+    # "process": the outbox's SQLite writer runs in a child process, so its
+    # commits never wait on the interpreter lock the requests hold;
+    # "thread": in a thread of the gateway's process
+    writer: Literal["process", "thread"] = "process"
     max_events: Annotated[int, Field(gt=0)] = 1_000_000
     retry_initial_seconds: Annotated[float, Field(gt=0)] = 2.0
     retry_max_seconds: Annotated[float, Field(gt=0)] = 60.0

@@ -17,6 +17,7 @@ def test_public_names() -> None:
         "MixpanelDestination",
         "PartialDelivery",
         "STORE_FILENAME",
+        "StoreWriter",
         "build_destinations",
     ]
     for name in destinations.__all__:
@@ -35,13 +36,15 @@ def test_signatures() -> None:
     )
     assert sig(destinations.Forwarder.stop) == "(self, deadline: 'float') -> 'None'"
     assert sig(destinations.build_destinations) == (
-        "(config: 'Config', store: 'LocalStore') -> 'dict[str, Destination]'"
+        "(config: 'Config', store: 'LocalStore | StoreWriter') "
+        "-> 'dict[str, Destination]'"
     )
     assert sig(destinations.MixpanelDestination) == (
         "(upstream: 'Upstream', client: 'httpx.AsyncClient | None' = None) -> 'None'"
     )
     assert sig(destinations.LocalStoreDestination) == (
-        "(store: 'LocalStore', project: 'str', *, max_batch: 'int' = 500, "
+        "(store: 'LocalStore | StoreWriter', project: 'str', *, "
+        "max_batch: 'int' = 500, "
         "linger: 'float' = 0.0) -> 'None'"
     )
     assert sig(destinations.LocalStore.query) == (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +57,14 @@ def disk_errors(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[_DiskErrors]]:
     _DiskErrors.broken = False
 
 
+def _thread_writer(config: Path) -> Path:
+    """The config with the outbox writer in a thread: the faults these
+    tests plant are in the thread's connection."""
+    text = config.read_text().replace("outbox:\n", "outbox:\n  writer: thread\n", 1)
+    config.write_text(text)
+    return config
+
+
 def test_ready_when_all_is_well(tmp_path: Path) -> None:
     with gateway_thread(write_config(tmp_path)) as gw:
         status, body = _ready(gw)
@@ -67,7 +77,7 @@ def test_ready_when_all_is_well(tmp_path: Path) -> None:
 def test_outbox_that_cannot_commit_fails_readiness_until_it_can(
     tmp_path: Path, disk_errors: type[_DiskErrors]
 ) -> None:
-    with gateway_thread(write_config(tmp_path)) as gw:
+    with gateway_thread(_thread_writer(write_config(tmp_path))) as gw:
         assert _ready(gw)[0] == 200
         disk_errors.broken = True
         wait_for(lambda: _ready(gw)[0] == 503, 10)
@@ -87,7 +97,7 @@ def test_dead_outbox_writer_fails_readiness_and_a_restart_recovers(
     tmp_path: Path,
 ) -> None:
     # the forwarder's leases hang with the writer gone: stop waiting soon
-    config = write_config(tmp_path, extra="  shutdown_timeout: 1\n")
+    config = _thread_writer(write_config(tmp_path, extra="  shutdown_timeout: 1\n"))
     with gateway_thread(config) as gw:
         assert _ready(gw)[0] == 200
         outbox = gw.gateway.outbox
@@ -99,6 +109,26 @@ def test_dead_outbox_writer_fails_readiness_and_a_restart_recovers(
         assert _live(gw)
     with gateway_thread(config) as gw:
         assert _ready(gw)[0] == 200
+
+
+def test_dead_outbox_writer_process_fails_readiness_and_a_restart_recovers(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path, extra="  shutdown_timeout: 1\n")
+    with gateway_thread(config) as gw:
+        assert _ready(gw)[0] == 200
+        outbox = gw.gateway.outbox
+        assert isinstance(outbox, sqlite_outbox.SqliteOutbox)
+        assert outbox._remote is not None
+        os.kill(outbox._remote.pid, signal.SIGKILL)
+        wait_for(lambda: _ready(gw)[0] == 503, 15)
+        assert "OutboxUnavailable" in _failing(_ready(gw)[1])["outbox"]
+        assert _live(gw)
+        # a request is refused, not acknowledged
+        assert track(gw.url, checkout(1)).status_code >= 500
+    with gateway_thread(config) as gw:
+        assert _ready(gw)[0] == 200
+        assert track(gw.url, checkout(2)).status_code == 200
 
 
 def test_no_valid_policy_fails_readiness_until_one_is_loaded(

@@ -2,7 +2,7 @@
 
 After each ``append`` returns it prints the batch's insert_ids on one line,
 so every printed id was acknowledged as durable.
-Usage: python _crash_child.py PATH DURABILITY
+Usage: python _crash_child.py PATH DURABILITY WRITER
 """
 
 from __future__ import annotations
@@ -14,8 +14,12 @@ from pathlib import Path
 from redline.outbox import Entry, SqliteOutbox
 
 
-async def main(path: Path, durability: str) -> None:
-    outbox = await SqliteOutbox.open(path, durability=durability)  # type: ignore[arg-type]
+async def main(path: Path, durability: str, writer: str) -> None:
+    outbox = await SqliteOutbox.open(
+        path,
+        durability=durability,  # type: ignore[arg-type]
+        writer=writer,  # type: ignore[arg-type]
+    )
     counter = 0
 
     async def writer(task: int) -> None:
@@ -31,4 +35,4 @@ async def main(path: Path, durability: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), sys.argv[2]))
+    asyncio.run(main(Path(sys.argv[1]), sys.argv[2], sys.argv[3]))

@@ -75,9 +75,12 @@ def db(tmp_path: Path) -> Path:
     return tmp_path / "outbox.db"
 
 
-@pytest.fixture
-async def outbox(db: Path, clock: FakeClock) -> AsyncIterator[SqliteOutbox]:
-    box = await SqliteOutbox.open(db, clock=clock)
+@pytest.fixture(params=["thread", "process"])
+async def outbox(
+    db: Path, clock: FakeClock, request: pytest.FixtureRequest
+) -> AsyncIterator[SqliteOutbox]:
+    # the queue's semantics are the same whichever writer runs the calls
+    box = await SqliteOutbox.open(db, clock=clock, writer=request.param)
     yield box
     await box.close()
 
@@ -446,7 +449,9 @@ async def test_durability_sets_wal_and_synchronous(
             return sqlite_outbox._Done(value)
 
         # asks the writer thread's own connection
-        assert await box._submit(read_pragma) == synchronous
+        future = asyncio.get_running_loop().create_future()
+        box._queue.put(sqlite_outbox._Call(read_pragma, future))
+        assert await future == synchronous
 
     with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -593,6 +598,24 @@ async def test_a_bad_append_fails_alone(outbox: SqliteOutbox, db: Path) -> None:
     assert outbox.depth == 2
 
 
+async def test_a_bad_append_in_a_transaction_of_its_own_leaves_nothing(
+    outbox: SqliteOutbox, db: Path
+) -> None:
+    # one route's segment is written before the other route's payload fails
+    # to pack: the lone call's transaction, with no savepoint, is rolled
+    # back whole
+    bad = [
+        *entries("a/x", "1"),
+        Entry("b/y", "bad", object()),  # type: ignore[arg-type]
+    ]
+    with pytest.raises(TypeError):
+        await outbox.append(bad)
+    assert stored_ids(db) == [] and outbox.depth == 0
+
+    await outbox.append(entries("a/x", "2"))
+    assert stored_ids(db) == ["2"] and outbox.depth == 1
+
+
 async def test_unopenable_file_raises_outbox_unavailable(tmp_path: Path) -> None:
     with pytest.raises(OutboxUnavailable):
         await SqliteOutbox.open(tmp_path / "missing-dir" / "outbox.db")
@@ -670,11 +693,14 @@ def test_cli_helpers_refuse_a_missing_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("writer", ["thread", "process"])
 @pytest.mark.parametrize("durability", ["power", "process"])
-def test_acknowledged_appends_survive_sigkill(db: Path, durability: str) -> None:
+def test_acknowledged_appends_survive_sigkill(
+    db: Path, durability: str, writer: str
+) -> None:
     script = Path(__file__).with_name("_crash_child.py")
     child = subprocess.Popen(
-        [sys.executable, str(script), str(db), durability],
+        [sys.executable, str(script), str(db), durability, writer],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -702,3 +728,60 @@ def test_acknowledged_appends_survive_sigkill(db: Path, durability: str) -> None
     counts = collections.Counter(stored_ids(db))
     assert all(counts.get(id_) == 1 for id_ in acked)
     assert set(counts.values()) == {1}
+
+
+# --- the process writer -------------------------------------------------------
+
+
+async def test_a_writer_process_that_dies_fails_every_call_after_it(
+    db: Path,
+) -> None:
+    box = await SqliteOutbox.open(db, writer="process")
+    await box.append(entries("a/x", "1"))
+    assert box._remote is not None
+    os.kill(box._remote.pid, signal.SIGKILL)
+    with pytest.raises(OutboxUnavailable, match="writer process exited"):
+        for _ in range(200):  # until the loop has seen its answers end
+            await box.append(entries("a/x", "2"))
+            await asyncio.sleep(0.01)
+    with pytest.raises(OutboxUnavailable):
+        await box.lease("a/x", 10)
+    await box.close()
+    # what it had acknowledged is in the file
+    assert "1" in stored_ids(db)
+
+
+async def test_the_writer_process_exits_when_the_outbox_closes(db: Path) -> None:
+    box = await SqliteOutbox.open(db, writer="process")
+    assert box._remote is not None
+    pid = box._remote.pid
+    await box.append(entries("a/x", "1", "2"))
+    await box.close()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert stored_ids(db) == ["1", "2"]
+
+
+async def test_a_file_the_writer_process_cannot_open_is_unavailable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.db"
+    path.write_bytes(b"not a database, and long enough to be read as one" * 20)
+    with pytest.raises(OutboxUnavailable, match="open failed"):
+        await SqliteOutbox.open(path, writer="process")
+
+
+async def test_the_writer_process_uses_the_callers_clock(
+    db: Path, clock: FakeClock
+) -> None:
+    box = await SqliteOutbox.open(db, clock=clock, writer="process")
+    try:
+        await box.append(entries("a/x", "1"))
+        [leased] = await box.lease("a/x", 10)
+        await box.retry([leased.id], 30, "HTTP 503")
+        clock.now += 29
+        assert await box.lease("a/x", 10) == []
+        clock.now += 2
+        assert len(await box.lease("a/x", 10)) == 1
+    finally:
+        await box.close()

@@ -36,6 +36,7 @@ from ..events import from_record
 from ..outbox._base import Leased, Outbox
 from ._base import Destination
 from ._partial import PartialDelivery
+from ._store_process import StoreWriter
 from .amplitude import AmplitudeDestination
 from .local import LocalStore, LocalStoreDestination
 from .mixpanel import MixpanelDestination
@@ -419,7 +420,9 @@ async def _wait(event: asyncio.Event, timeout: float) -> None:
         pass
 
 
-def build_destinations(config: Config, store: LocalStore) -> dict[str, Destination]:
+def build_destinations(
+    config: Config, store: LocalStore | StoreWriter
+) -> dict[str, Destination]:
     """One destination per project and upstream, keyed by outbox route."""
     destinations: dict[str, Destination] = {}
     for project in config.projects.values():

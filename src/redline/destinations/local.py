@@ -29,6 +29,7 @@ import orjson
 from .._datadir import private_file
 from ..errors import DeliveryError
 from ..events import Event, Kind, to_record
+from ._store_process import StoreUnavailable, StoreWriter
 
 __all__ = ["STORE_FILENAME", "LocalStore", "LocalStoreDestination"]
 
@@ -221,7 +222,8 @@ class LocalStore:
 
 
 class LocalStoreDestination:
-    """Delivers one project's events into a shared :class:`LocalStore`.
+    """Delivers one project's events into a shared :class:`LocalStore`,
+    or through a :class:`StoreWriter` process (as the gateway does).
 
     The store belongs to the caller: ``aclose`` leaves it open. After a
     batch smaller than ``max_batch`` the forwarder waits ``linger`` seconds
@@ -233,7 +235,7 @@ class LocalStoreDestination:
 
     def __init__(
         self,
-        store: LocalStore,
+        store: LocalStore | StoreWriter,
         project: str,
         *,
         max_batch: int = 500,
@@ -247,7 +249,7 @@ class LocalStoreDestination:
     async def send(self, events: Sequence[Event]) -> None:
         try:
             await asyncio.to_thread(self.store.insert, self.project, events)
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailable) as exc:
             raise _write_failed(exc) from None
 
     async def send_records(self, records: Sequence[bytes]) -> None:
@@ -258,7 +260,7 @@ class LocalStoreDestination:
             _, unreadable = await asyncio.to_thread(
                 self.store.insert_records, self.project, records
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreUnavailable) as exc:
             raise _write_failed(exc) from None
         if unreadable:
             reason = "undecodable record"
@@ -270,8 +272,11 @@ class LocalStoreDestination:
         return None
 
 
-def _write_failed(exc: sqlite3.Error) -> DeliveryError:
-    # locked, disk full, I/O error: worth another try later
+def _write_failed(exc: Exception) -> DeliveryError:
+    # locked, disk full, I/O error, a writer process lost: worth another
+    # try later
+    if isinstance(exc, StoreUnavailable):
+        return DeliveryError(str(exc))
     return DeliveryError(f"local store write failed ({type(exc).__name__})")
 
 

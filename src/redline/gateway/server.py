@@ -26,8 +26,9 @@ from .._datadir import prepare as prepare_data_dir
 from ..access import KeyRing, KeyStore, KeyWatcher
 from ..auditlog import AuditTrail, open_audit_log
 from ..config import Config
+from ..destinations._store_process import StoreWriter
 from ..destinations.forwarder import Forwarder, build_destinations
-from ..destinations.local import LocalStore
+from ..destinations.local import STORE_FILENAME, LocalStore
 from ..engine import Engine
 from ..errors import ConfigError, ListenError
 from ..hashkey import hasher_for
@@ -64,8 +65,14 @@ def build(config: Config) -> Gateway:
         Path(data_dir) / "outbox.db",
         durability=spec.durability,
         max_events=spec.max_events,
+        writer=spec.writer,
     )
-    store = LocalStore.in_dir(data_dir)
+    # the store's file is made (private) and its schema checked here, so
+    # that a store that cannot be opened stops the start; the writes run
+    # in a process of their own (destinations/_store_process.py)
+    LocalStore.in_dir(data_dir).close()
+    store = StoreWriter(Path(data_dir) / STORE_FILENAME)
+    store.start()
     aggregator = Aggregator(
         Path(data_dir) / "aggregates.db", outbox, lambda: gateway.engine.hasher
     )
@@ -91,7 +98,8 @@ def build(config: Config) -> Gateway:
         await forwarder.stop(loop.time() + config.server.shutdown_timeout)
         log.info("shutdown: closing the outbox")
         await outbox.close()
-        store.close()
+        # the writer process finishes the batch it holds, if any, and exits
+        await asyncio.to_thread(store.close)
         key_store.close()
         if trail is not None:
             log.info("shutdown: closing the audit log")

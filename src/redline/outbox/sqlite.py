@@ -66,6 +66,7 @@ restarts.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import logging
 import queue
@@ -82,6 +83,7 @@ import orjson
 from .._datadir import private_file
 from ..errors import OutboxFull, RedlineError
 from ._base import DeadLetter, Entry, Leased, RouteStats
+from ._process import RemoteWriter
 
 __all__ = [
     "OutboxUnavailable",
@@ -94,6 +96,7 @@ __all__ = [
 logger = logging.getLogger("redline.outbox")
 
 Durability = Literal["power", "process"]
+WriterKind = Literal["thread", "process"]
 Listener = Callable[[set[str]], None]
 
 _SYNCHRONOUS: Final[dict[str, str]] = {"power": "FULL", "process": "NORMAL"}
@@ -300,7 +303,7 @@ class _Call(Generic[T]):
     def __init__(
         self,
         run: Callable[[_Writer], _Done[T]],
-        future: asyncio.Future[T],
+        future: asyncio.Future[T] | None,
     ) -> None:
         self.run = run
         self.future = future
@@ -313,7 +316,7 @@ class _Call(Generic[T]):
 class _Append(_Call[None]):
     __slots__ = ("entries",)
 
-    def __init__(self, entries: Sequence[Entry], future: asyncio.Future[None]):
+    def __init__(self, entries: Sequence[Entry], future: asyncio.Future[None] | None):
         super().__init__(self._insert, future)
         self.entries = entries
 
@@ -364,7 +367,10 @@ class _Lease(_Call[list[Leased]]):
     __slots__ = ("limit", "route")
 
     def __init__(
-        self, route: str, limit: int, future: asyncio.Future[list[Leased]]
+        self,
+        route: str,
+        limit: int,
+        future: asyncio.Future[list[Leased]] | None,
     ) -> None:
         super().__init__(self._select, future)
         self.route = route
@@ -539,6 +545,27 @@ def _replay_call(route: str | None) -> Callable[[_Writer], _Done[int]]:
     return run
 
 
+def _call_for(kind: str, args: Any, future: asyncio.Future[Any] | None) -> _Call[Any]:
+    """The writer's call for a request of ``kind`` (as the public methods
+    make them; the process writer gets them over its pipe)."""
+    if kind == "append":
+        return _Append(args, future)
+    if kind == "lease":
+        route, limit = args
+        return _Lease(route, limit, future)
+    if kind == "ack":
+        return _Call(_ack(args), future)
+    if kind == "retry":
+        ids, delay, reason = args
+        return _Call(_retry(ids, delay, reason), future)
+    if kind == "bury":
+        ids, reason = args
+        return _Call(_bury(ids, reason), future)
+    if kind == "replay":
+        return _Call(_replay_call(args), future)
+    raise ValueError(f"unknown outbox call {kind!r}")
+
+
 # --- the outbox ------------------------------------------------------------
 
 
@@ -559,6 +586,7 @@ class SqliteOutbox:
         durability: Durability = "power",
         max_events: int = 1_000_000,
         clock: Callable[[], float] = time.time,
+        writer: WriterKind = "thread",
     ) -> None:
         if durability not in _SYNCHRONOUS:
             raise ValueError(
@@ -566,13 +594,22 @@ class SqliteOutbox:
             )
         if max_events < 1:
             raise ValueError("max_events must be at least 1")
+        if writer not in ("thread", "process"):
+            raise ValueError(f"writer must be 'thread' or 'process', not {writer!r}")
         self.path = Path(path)
+        self.writer: WriterKind = writer
         self.durability: Durability = durability
         self.max_events = max_events
         self._clock = clock
         self._queue: queue.SimpleQueue[_Call[Any] | object] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # the process writer, and its callers in the order of their calls
+        self._remote: RemoteWriter | None = None
+        self._pending: collections.deque[tuple[asyncio.Future[Any], int]] = (
+            collections.deque()
+        )
+        self._remote_gone = False
         self._stopped: asyncio.Future[None] | None = None
         self._closing = False
         # records stored, and records of appends queued but not yet committed;
@@ -590,9 +627,16 @@ class SqliteOutbox:
         durability: Durability = "power",
         max_events: int = 1_000_000,
         clock: Callable[[], float] = time.time,
+        writer: WriterKind = "thread",
     ) -> SqliteOutbox:
         """Construct and :meth:`start` an outbox."""
-        outbox = cls(path, durability=durability, max_events=max_events, clock=clock)
+        outbox = cls(
+            path,
+            durability=durability,
+            max_events=max_events,
+            clock=clock,
+            writer=writer,
+        )
         await outbox.start()
         return outbox
 
@@ -608,10 +652,10 @@ class SqliteOutbox:
     async def start(self) -> None:
         """Open the file, create the schema, count the records waiting.
 
-        Starts the writer thread. Raises :class:`OutboxUnavailable` if the
-        file cannot be opened as an outbox.
+        Starts the writer thread or process. Raises :class:`OutboxUnavailable`
+        if the file cannot be opened as an outbox.
         """
-        if self._thread is not None:
+        if self._thread is not None or self._remote is not None:
             return
         if self._closing:
             raise OutboxUnavailable("outbox is closed")
@@ -619,6 +663,16 @@ class SqliteOutbox:
         ready: asyncio.Future[int] = loop.create_future()
         self._loop = loop
         self._stopped = loop.create_future()
+        if self.writer == "process":
+            try:
+                self._remote, self._depth = await RemoteWriter.start(
+                    self.path, self.durability, self._settle_remote, self._remote_exited
+                )
+            except BaseException:
+                self._closing = True
+                raise
+            self._opened()
+            return
         self._thread = threading.Thread(
             target=self._run, args=(ready,), name="redline-outbox-writer", daemon=True
         )
@@ -629,10 +683,14 @@ class SqliteOutbox:
             self._closing = True
             await self._stopped
             raise
+        self._opened()
+
+    def _opened(self) -> None:
         logger.info(
-            "outbox open: path=%s durability=%s depth=%s",
+            "outbox open: path=%s durability=%s writer=%s depth=%s",
             self.path,
             self.durability,
+            self.writer,
             self._depth,
         )
 
@@ -643,7 +701,17 @@ class SqliteOutbox:
         """
         first = not self._closing
         self._closing = True
-        if self._thread is None or self._stopped is None:
+        if self._stopped is None:
+            return
+        if self._remote is not None:
+            if first:
+                self._remote.finish()
+            await asyncio.shield(self._stopped)
+            if first:
+                await self._remote.wait()
+                logger.info("outbox closed: path=%s depth=%s", self.path, self._depth)
+            return
+        if self._thread is None:
             return
         if first:
             self._queue.put(_STOP)
@@ -661,7 +729,7 @@ class SqliteOutbox:
 
     @property
     def commits(self) -> int:
-        """Transactions the writer thread has committed so far."""
+        """Transactions the writer has committed so far."""
         return self._commits
 
     def add_listener(self, callback: Listener) -> Callable[[], None]:
@@ -694,39 +762,39 @@ class SqliteOutbox:
         n = len(entries)
         if self._depth + self._reserved + n > self.max_events:
             raise OutboxFull(FULL_RETRY_AFTER_SECONDS)
-        loop = self._require_loop()
-        future: asyncio.Future[None] = loop.create_future()
+        future: asyncio.Future[None] = self._require_loop().create_future()
         self._reserved += n
-        self._queue.put(_Append(entries, future))
+        self._dispatch("append", list(entries), future, reserved=n)
         await future
 
     async def lease(self, route: str, limit: int) -> list[Leased]:
         if limit <= 0:
             return []
         future: asyncio.Future[list[Leased]] = self._require_loop().create_future()
-        self._queue.put(_Lease(route, limit, future))
+        self._dispatch("lease", (route, limit), future)
         return await future
 
     async def ack(self, ids: Sequence[int]) -> None:
         if ids:
-            await self._submit(_ack(list(ids)))
+            await self._submit("ack", list(ids))
 
     async def retry(
         self, ids: Sequence[int], delay_seconds: float, reason: str
     ) -> None:
         if ids:
-            await self._submit(_retry(list(ids), delay_seconds, reason))
+            await self._submit("retry", (list(ids), delay_seconds, reason))
 
     async def bury(self, ids: Sequence[int], reason: str) -> None:
         if ids:
-            await self._submit(_bury(list(ids), reason))
+            await self._submit("bury", (list(ids), reason))
 
     async def replay(self, route: str | None = None) -> int:
         """Move dead letters back into the queue, due now, attempts reset.
 
         Replayed records do not count against ``max_events``.
         """
-        return await self._submit(_replay_call(route))
+        result: int = await self._submit("replay", route)
+        return result
 
     async def routes(self) -> list[str]:
         self._require_loop()
@@ -749,12 +817,59 @@ class SqliteOutbox:
             raise OutboxUnavailable("outbox is closed")
         if self._loop is None:
             raise OutboxUnavailable("outbox is not started")
+        if self._remote_gone:
+            raise OutboxUnavailable("outbox writer process exited")
         return self._loop
 
-    async def _submit(self, run: Callable[[_Writer], _Done[T]]) -> T:
-        future: asyncio.Future[T] = self._require_loop().create_future()
-        self._queue.put(_Call(run, future))
+    async def _submit(self, kind: str, args: Any) -> Any:
+        future: asyncio.Future[Any] = self._require_loop().create_future()
+        self._dispatch(kind, args, future)
         return await future
+
+    def _dispatch(
+        self, kind: str, args: Any, future: asyncio.Future[Any], reserved: int = 0
+    ) -> None:
+        """Hand one call to the writer: the thread's queue, or the process's
+        pipe (with this process's clock, so both writers keep one time)."""
+        if self._remote is None:
+            self._queue.put(_call_for(kind, args, future))
+            return
+        self._pending.append((future, reserved))
+        self._remote.send((kind, args, self._clock()))
+
+    def _settle_remote(self, outcomes: list[tuple[Any, ...]]) -> None:
+        """On the loop: the process writer's outcomes, one per call, in the
+        order of the calls."""
+        routes: set[str] = set()
+        for outcome in outcomes:
+            future, reserved = self._pending.popleft()
+            self._reserved -= reserved
+            if outcome[0] == "ok":
+                _, result, delta, committed_routes, commits = outcome
+                self._depth += delta
+                routes.update(committed_routes)
+                if not future.done():
+                    future.set_result(result)
+            else:
+                _, error, commits = outcome
+                if not future.done():
+                    future.set_exception(error)
+            self._commits = commits
+        self._tell(routes)
+
+    def _remote_exited(self) -> None:
+        """On the loop: the process writer's answers ended. Expected after
+        :meth:`close`; otherwise every later call fails, as with a dead
+        writer thread, until the gateway starts again."""
+        if not self._closing:
+            self._remote_gone = True
+            logger.error("outbox writer process exited")
+        while self._pending:
+            future, reserved = self._pending.popleft()
+            self._reserved -= reserved
+            if not future.done():
+                future.set_exception(OutboxUnavailable("outbox writer process exited"))
+        self._stopped_now()
 
     def _settle(self, calls: list[_Call[Any]], committed: bool) -> None:
         """On the loop: account for a transaction and wake its callers."""
@@ -765,15 +880,20 @@ class SqliteOutbox:
             if isinstance(call, _Append):
                 self._reserved -= len(call.entries)
             done = call.done
+            future = call.future
+            assert future is not None  # the thread's calls all have one
             if call.error is None and done is not None:
                 self._depth += done.depth_delta
                 routes |= done.routes
-                if not call.future.done():
-                    call.future.set_result(done.result)
-            elif not call.future.done():
-                call.future.set_exception(
+                if not future.done():
+                    future.set_result(done.result)
+            elif not future.done():
+                future.set_exception(
                     call.error or OutboxUnavailable("outbox call failed")
                 )
+        self._tell(routes)
+
+    def _tell(self, routes: set[str]) -> None:
         if routes:
             for listener in list(self._listeners):
                 try:
@@ -820,25 +940,7 @@ class SqliteOutbox:
             self._stopped.set_result(None)
 
     def _open_writer(self) -> sqlite3.Connection:
-        conn = _connect(self.path)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise sqlite3.OperationalError("journal_mode WAL not available")
-            conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[self.durability]}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > _SCHEMA_VERSION:
-                raise sqlite3.DatabaseError("outbox schema is newer than this Redline")
-            if version == 1:
-                _upgrade_from_1(conn)
-            conn.executescript(
-                f"BEGIN; {_SCHEMA} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;"
-            )
-        except BaseException:
-            conn.close()
-            raise
-        return conn
+        return _open_writer(self.path, self.durability)
 
     def _serve(self, writer: _Writer) -> None:
         stopping = False
@@ -858,80 +960,127 @@ class SqliteOutbox:
                 except queue.Empty:
                     break
             if calls:
-                committed = self._transact(writer, calls)
+                committed = _transact(writer, calls)
                 self._post(self._settle, calls, committed)
 
-    def _transact(self, writer: _Writer, calls: list[_Call[Any]]) -> bool:
-        """Run ``calls`` in one transaction; True if it committed."""
-        conn = writer.conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except Exception as exc:
-            self._fail_all(writer, calls, _unavailable("transaction", exc), exc)
-            return False
 
-        for call in calls:
-            try:
+# --- the writer's transactions (the thread's, or the process's) ---------
+
+
+def _open_writer(path: Path, durability: Durability) -> sqlite3.Connection:
+    """The writing connection: WAL, the durability's synchronous level,
+    the schema made or upgraded."""
+    conn = _connect(path)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError("journal_mode WAL not available")
+        conn.execute(f"PRAGMA synchronous = {_SYNCHRONOUS[durability]}")
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise sqlite3.DatabaseError("outbox schema is newer than this Redline")
+        if version == 1:
+            _upgrade_from_1(conn)
+        conn.executescript(
+            f"BEGIN; {_SCHEMA} PRAGMA user_version = {_SCHEMA_VERSION}; COMMIT;"
+        )
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _transact(writer: _Writer, calls: list[_Call[Any]]) -> bool:
+    """Run ``calls`` in one transaction; True if it committed."""
+    conn = writer.conn
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except Exception as exc:
+        _fail_all(writer, calls, _unavailable("transaction", exc), exc)
+        return False
+
+    # most transactions hold one call (one request's append): it needs
+    # no savepoint of its own, and every statement saved is one hand-over
+    # of the interpreter lock less between this thread and the requests
+    alone = len(calls) == 1
+    for call in calls:
+        try:
+            if not alone:
                 conn.execute("SAVEPOINT call")
-                call.done = call.run(writer)
+            call.done = call.run(writer)
+            if not alone:
                 conn.execute("RELEASE call")
-            except Exception as exc:
-                if not self._undo_call(conn):
-                    self._fail_all(writer, calls, _unavailable("write", exc), exc)
-                    return False
-                writer.release(call.leased)
-                if isinstance(exc, sqlite3.Error):
-                    call.error = _unavailable("write", exc)
-                    call.error.__cause__ = exc
-                else:
-                    call.error = exc
-                logger.warning("outbox call failed (%s)", type(exc).__name__)
-
-        try:
-            conn.execute("COMMIT")
         except Exception as exc:
-            self._fail_all(writer, calls, _unavailable("commit", exc), exc)
-            return False
-        return True
+            undone = _undo_alone(conn) if alone else _undo_call(conn)
+            if not undone:
+                _fail_all(writer, calls, _unavailable("write", exc), exc)
+                return False
+            writer.release(call.leased)
+            if isinstance(exc, sqlite3.Error):
+                call.error = _unavailable("write", exc)
+                call.error.__cause__ = exc
+            else:
+                call.error = exc
+            logger.warning("outbox call failed (%s)", type(exc).__name__)
 
-    @staticmethod
-    def _undo_call(conn: sqlite3.Connection) -> bool:
-        """Roll one call back to its savepoint; False if the whole
-        transaction is gone (SQLite rolls back by itself on some errors)."""
-        if not conn.in_transaction:
-            return False
+    if not conn.in_transaction:
+        return True  # a lone call failed and was rolled back
+    try:
+        conn.execute("COMMIT")
+    except Exception as exc:
+        _fail_all(writer, calls, _unavailable("commit", exc), exc)
+        return False
+    return True
+
+
+def _undo_alone(conn: sqlite3.Connection) -> bool:
+    """Roll back the transaction of a lone call that failed."""
+    if conn.in_transaction:
         try:
-            conn.execute("ROLLBACK TO call")
-            conn.execute("RELEASE call")
+            conn.execute("ROLLBACK")
         except sqlite3.Error:
             return False
-        return True
+    return True
 
-    def _fail_all(
-        self,
-        writer: _Writer,
-        calls: list[_Call[Any]],
-        error: OutboxUnavailable,
-        cause: BaseException,
-    ) -> None:
-        error.__cause__ = cause
-        if writer.conn.in_transaction:
-            try:
-                writer.conn.execute("ROLLBACK")
-            except sqlite3.Error as exc:
-                logger.warning("outbox rollback failed (%s)", type(exc).__name__)
-        entries = 0
-        for call in calls:
-            writer.release(call.leased)
-            call.error = error
-            if isinstance(call, _Append):
-                entries += len(call.entries)
-        logger.error(
-            "outbox transaction failed (%s): calls=%s entries=%s",
-            type(cause).__name__,
-            len(calls),
-            entries,
-        )
+
+def _undo_call(conn: sqlite3.Connection) -> bool:
+    """Roll one call back to its savepoint; False if the whole
+    transaction is gone (SQLite rolls back by itself on some errors)."""
+    if not conn.in_transaction:
+        return False
+    try:
+        conn.execute("ROLLBACK TO call")
+        conn.execute("RELEASE call")
+    except sqlite3.Error:
+        return False
+    return True
+
+
+def _fail_all(
+    writer: _Writer,
+    calls: list[_Call[Any]],
+    error: OutboxUnavailable,
+    cause: BaseException,
+) -> None:
+    error.__cause__ = cause
+    if writer.conn.in_transaction:
+        try:
+            writer.conn.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            logger.warning("outbox rollback failed (%s)", type(exc).__name__)
+    entries = 0
+    for call in calls:
+        writer.release(call.leased)
+        call.error = error
+        if isinstance(call, _Append):
+            entries += len(call.entries)
+    logger.error(
+        "outbox transaction failed (%s): calls=%s entries=%s",
+        type(cause).__name__,
+        len(calls),
+        entries,
+    )
 
 
 def _upgrade_from_1(conn: sqlite3.Connection) -> None:
