@@ -68,9 +68,14 @@ def _wait(url: str) -> None:
 
 
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, all its threads (Linux)."""
+    """User + system CPU time of a process, all its threads, and of its
+    living child processes (the outbox and store writers) (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        total += sum(_cpu_seconds(int(child)) for child in children)
+    return total
 
 
 def _settled_cpu(pid: int) -> float:

@@ -38,6 +38,8 @@ __all__ = ["StoreUnavailable", "StoreWriter"]
 
 log = logging.getLogger("redline.store")
 
+# added to the store writer's nice value
+_NICENESS = 10
 # how long close() waits for the child to finish its batch and exit
 _CLOSE_TIMEOUT = 10.0
 
@@ -175,6 +177,9 @@ def _serve(path: str, requests: IO[bytes], answers: IO[bytes]) -> None:
 
 def main(argv: Sequence[str]) -> None:
     _child.ignore_interrupts()
+    # the store's inserts can wait; the requests and the outbox's commits
+    # cannot: on a busy machine this process yields the cores to them
+    os.nice(_NICENESS)
     _serve(argv[0], sys.stdin.buffer, _child.answers_channel())
 
 

@@ -606,7 +606,7 @@ class SqliteOutbox:
         self._thread: threading.Thread | None = None
         # the process writer, and its callers in the order of their calls
         self._remote: RemoteWriter | None = None
-        self._pending: collections.deque[tuple[asyncio.Future[Any], int]] = (
+        self._pending: collections.deque[tuple[asyncio.Future[Any], int, str]] = (
             collections.deque()
         )
         self._remote_gone = False
@@ -834,7 +834,10 @@ class SqliteOutbox:
         if self._remote is None:
             self._queue.put(_call_for(kind, args, future))
             return
-        self._pending.append((future, reserved))
+        if kind == "append":
+            # plain tuples pickle several times faster than the dataclass
+            args = [(e.route, e.insert_id, e.payload) for e in args]
+        self._pending.append((future, reserved, kind))
         self._remote.send((kind, args, self._clock()))
 
     def _settle_remote(self, outcomes: list[tuple[Any, ...]]) -> None:
@@ -842,10 +845,12 @@ class SqliteOutbox:
         order of the calls."""
         routes: set[str] = set()
         for outcome in outcomes:
-            future, reserved = self._pending.popleft()
+            future, reserved, kind = self._pending.popleft()
             self._reserved -= reserved
             if outcome[0] == "ok":
                 _, result, delta, committed_routes, commits = outcome
+                if kind == "lease":
+                    result = [Leased(*fields) for fields in result]
                 self._depth += delta
                 routes.update(committed_routes)
                 if not future.done():
@@ -865,7 +870,7 @@ class SqliteOutbox:
             self._remote_gone = True
             logger.error("outbox writer process exited")
         while self._pending:
-            future, reserved = self._pending.popleft()
+            future, reserved, _ = self._pending.popleft()
             self._reserved -= reserved
             if not future.done():
                 future.set_exception(OutboxUnavailable("outbox writer process exited"))
