@@ -63,9 +63,12 @@ class Bodies:
             # 16 base-36 characters per id, as mixpanel-browser's
             self._prefix = "".join(random.choice(_BASE36) for _ in range(6))
         events = self._templates[index % len(self._templates)]
-        stem = f"{self._prefix}{index:08x}"
-        for n, event in enumerate(events):
-            event["properties"]["$insert_id"] = f"{stem}{n:02x}"
+        # random characters, as mixpanel-browser's cheap_guid draws them (a
+        # counter would put long runs of digits in every id, which no SDK
+        # sends and which the gateway must scan as a possible phone number)
+        for event in events:
+            tail = "".join(random.choices(_BASE36, k=10))
+            event["properties"]["$insert_id"] = self._prefix + tail
         payload = base64.b64encode(orjson.dumps(events))
         # what encodeURIComponent does to base64: only these three change
         quoted = payload.replace(b"+", b"%2B").replace(b"/", b"%2F")

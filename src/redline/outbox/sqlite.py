@@ -22,11 +22,14 @@ handed out again: delivery is at least once, and destinations deduplicate by
 ``insert_id``. A leased record that was never acked is due again after a
 restart (leases live in memory); a retry delay survives a restart.
 
-Threads. One writer thread owns the writing connection. ``append``, ``lease``,
-``ack``, ``retry``, ``bury`` and ``replay`` go onto its queue; the thread
-takes everything that is waiting, runs it in ONE transaction (each call in
-its own savepoint, so one bad call fails alone), commits once, and resolves
-every caller's future with a single ``call_soon_threadsafe``. A failed commit
+The writer. One writer owns the writing connection: a thread of this
+process (``writer="thread"``, the default here) or a child process
+(``writer="process"``, what the gateway runs; see
+:mod:`redline.outbox._process`). ``append``, ``lease``, ``ack``, ``retry``,
+``bury`` and ``replay`` go to it in order; it takes everything that is
+waiting, runs it in ONE transaction (each call in its own savepoint, so one
+bad call fails alone; a lone call needs none), commits once, and resolves
+every caller's future on the loop. A failed commit
 fails every call of that transaction with :class:`OutboxUnavailable`; none
 of them is reported as done. ``stats``, ``routes`` and ``dead_letters`` only
 read, so they run in a worker thread on a connection of their own; WAL lets
