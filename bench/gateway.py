@@ -8,6 +8,7 @@ process sends batches of 50 realistic events as mixpanel-browser does
 measured gateway rate to read latency under moderate load.
 
     python bench/gateway.py [--seconds 10] [--durability power|process]
+        [--writer process|thread]
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--durability", choices=["power", "process"], default="power")
+    parser.add_argument("--writer", choices=["process", "thread"], default="process")
     args = parser.parse_args()
 
     bodies = realistic_bodies(400, BATCH, "demo")
@@ -110,7 +112,7 @@ def main() -> None:
     config = work / "redline.yaml"
     config.write_text(
         f"server: {{port: {gw_port}, data_dir: {work / 'data'}}}\n"
-        f"outbox: {{durability: {args.durability}}}\n"
+        f"outbox: {{durability: {args.durability}, writer: {args.writer}}}\n"
         "log: {level: warning}\n"
         "destinations: {local: {type: local}}\n"
         "projects: {demo: {ingest_keys: [demo], forward: [{destination: local}]}}\n"
@@ -171,7 +173,7 @@ def main() -> None:
 
     print(
         f"batches of {BATCH} events, {os.cpu_count()} cores, "
-        f"outbox durability {args.durability}"
+        f"outbox durability {args.durability}, writer {args.writer}"
     )
     print(floor.line("bare parse (floor), max"))
     print(full.line("redline gateway, max"))
