@@ -100,7 +100,12 @@ class GatewayProcess:
     """`redline serve` in a child process; stderr goes to a file."""
 
     def __init__(
-        self, config_path: Path, log_path: Path, env: dict[str, str] | None = None
+        self,
+        config_path: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        *,
+        own_group: bool = False,
     ):
         self.config = config_mod.load(config_path)
         self.url = f"http://127.0.0.1:{self.config.server.port}"
@@ -114,13 +119,20 @@ class GatewayProcess:
         ]
         self._log_path = log_path
         self._env = {**os.environ, **(env or {})}
+        # a process group of its own, as a shell job or a service has: a
+        # signal to the group reaches the gateway and its children
+        self._own_group = own_group
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> GatewayProcess:
         # the child holds its own copy of the descriptor
         with open(self._log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self._args, stderr=log, stdout=log, env=self._env
+                self._args,
+                stderr=log,
+                stdout=log,
+                env=self._env,
+                start_new_session=self._own_group,
             )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:

@@ -92,11 +92,14 @@ def _exactly(stream: IO[bytes], size: int) -> bytes | None:
 
 
 def ignore_interrupts() -> None:
-    """Ctrl-C reaches the whole process group; the parent decides when a
-    child ends, by closing its input."""
+    """Ctrl-C reaches the whole process group, and so does SIGTERM from a
+    service manager that stops every process of the service (systemd's
+    default); the parent decides when a child ends, by closing its input.
+    A child killed first would fail the parent's last calls."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 __all__: Sequence[str] = [

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import threading
@@ -18,6 +19,7 @@ import httpx
 import pytest
 
 from harness import GatewayProcess, write_config
+from redline.destinations.local import LocalStore
 from redline.outbox.sqlite import read_stats
 from standins.mixpanel import MixpanelStandin
 
@@ -217,4 +219,29 @@ def test_sigterm_abandons_a_hung_send_at_the_deadline_and_keeps_its_events(
 
     assert sorted(_delivered(standin)) == sorted(sent)
     assert standin.violations == []
+    assert _waiting(tmp_path) == {}
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_process_group_stops_the_writers_only_when_done(
+    tmp_path: Path, signum: int
+) -> None:
+    # a service manager (systemd's default) or a terminal signals every
+    # process of the group: the writer processes must not die before the
+    # gateway has finished with them
+    config = write_config(tmp_path, extra=f"  shutdown_timeout: {SHUTDOWN_TIMEOUT}\n")
+    log = tmp_path / "gateway.log"
+
+    with GatewayProcess(config, log, own_group=True) as gw:
+        sent = _send(gw.url, batches=20)
+        assert gw.proc is not None
+        os.killpg(gw.proc.pid, signum)
+        code = gw.proc.wait(SHUTDOWN_TIMEOUT * 2 + SLACK + 10)
+
+    _assert_clean_exit(code, log)
+    warnings = [m["msg"] for m in _log_lines(log) if m["level"] == "warning"]
+    assert not [m for m in warnings if "writer" in m]
+    with LocalStore(tmp_path / "data" / "store.db") as store:
+        stored = {row["properties"]["$insert_id"] for row in store.query(limit=10**6)}
+    assert stored == sent
     assert _waiting(tmp_path) == {}
