@@ -5,20 +5,28 @@ A child is ``python -m <module> ARGS``, started with this package's own
 source first on its path so that it runs the same Redline as its parent.
 Both directions carry frames: a 4-byte big-endian length, then a pickle.
 Only Redline's own processes are at either end of the pipes, so nothing
-foreign is ever unpickled.
+foreign is ever unpickled. A child writes its log to the standard error it
+shares with the gateway, in the gateway's format (passed in its
+environment), so that the log stays one stream of lines of one shape.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import TracebackType
 from typing import IO, Any
 
+from . import _logs
+
 LENGTH = struct.Struct(">I")
+# the gateway's log level and format, as "level:format"
+_LOG_SETTINGS = "REDLINE_CHILD_LOG"
 
 
 def command(module: str, *args: str) -> list[str]:
@@ -28,7 +36,30 @@ def command(module: str, *args: str) -> list[str]:
 def environment() -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[1])
     paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    settings = _logs.settings()
+    if settings is not None:
+        env[_LOG_SETTINGS] = ":".join(settings)
+    return env
+
+
+def log_like_parent() -> None:
+    """In a child: log as the gateway does, and report an uncaught
+    exception as one log line with its type and place, never its message
+    (it may quote a value)."""
+    settings = os.environ.get(_LOG_SETTINGS)
+    if settings:
+        level, _, fmt = settings.partition(":")
+        _logs.configure(level, fmt)
+    sys.excepthook = _log_uncaught
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, tb: TracebackType | None
+) -> None:
+    logging.getLogger("redline.child").critical(
+        "%s failed", sys.argv[0], exc_info=(kind, error, tb)
+    )
 
 
 def frame(message: Any) -> bytes:
@@ -110,6 +141,7 @@ __all__: Sequence[str] = [
     "frame",
     "frames",
     "ignore_interrupts",
+    "log_like_parent",
     "read_frame",
     "write_frame",
 ]

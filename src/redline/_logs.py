@@ -66,9 +66,20 @@ def _where(tb: Any) -> str:
     return f"{code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno} in {code.co_name}"
 
 
+# what configure() last set (level, format), for the gateway's children
+_settings: tuple[str, str] | None = None
+
+
+def settings() -> tuple[str, str] | None:
+    """The level and format :func:`configure` set; None before it ran."""
+    return _settings
+
+
 def configure(level: str = "info", fmt: str = "auto") -> None:
+    global _settings
     if fmt == "auto":
         fmt = "console" if sys.stderr.isatty() else "json"
+    _settings = (level, fmt)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else ConsoleFormatter())
     root = logging.getLogger()

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +53,14 @@ def posthog_v1_headers(key: str = "demo") -> dict[str, str]:
         "posthog-request-id": "5b0c0f0e-8a4d-4c55-9f0e-2a8d7f1c3b44",
         "posthog-request-timestamp": "2026-12-03T10:00:01+00:00",
     }
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """A gateway's JSON log; a line that is not JSON has level "unparsed"."""
+    lines = []
+    for text in path.read_text().splitlines():
+        try:
+            lines.append(json.loads(text))
+        except json.JSONDecodeError:
+            lines.append({"level": "unparsed", "msg": text})
+    return lines

@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,7 +22,7 @@ from redline.destinations.local import LocalStore
 from redline.outbox.sqlite import read_stats
 from standins.mixpanel import MixpanelStandin
 
-from .conftest import UPSTREAM_ENV, wait_for
+from .conftest import UPSTREAM_ENV, log_lines, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -114,21 +113,11 @@ def _terminate(gw: GatewayProcess) -> tuple[int, float]:
     return code, time.monotonic() - started
 
 
-def _log_lines(path: Path) -> list[dict[str, Any]]:
-    lines = []
-    for text in path.read_text().splitlines():
-        try:
-            lines.append(json.loads(text))
-        except json.JSONDecodeError:
-            lines.append({"level": "unparsed", "msg": text})
-    return lines
-
-
 def _assert_clean_exit(code: int, log: Path) -> None:
     # uvicorn re-raises the signal it handled once it has shut down, so the
     # process ends "by SIGTERM" after a complete, orderly shutdown
     assert code in (0, -signal.SIGTERM)
-    lines = _log_lines(log)
+    lines = log_lines(log)
     messages = [line["msg"] for line in lines]
     phases = [
         "shutdown: requests finished, stopping forwarders",
@@ -202,7 +191,7 @@ def test_sigterm_abandons_a_hung_send_at_the_deadline_and_keeps_its_events(
     # the forwarder waited for the send until the deadline, then gave up
     assert SHUTDOWN_TIMEOUT * 0.9 <= took < SHUTDOWN_TIMEOUT + SLACK
     stopped = [
-        line["msg"] for line in _log_lines(log) if "forwarder stopped" in line["msg"]
+        line["msg"] for line in log_lines(log) if "forwarder stopped" in line["msg"]
     ]
     assert stopped == ["forwarder stopped routes=1 cancelled=1"]
     assert _waiting(tmp_path) == {"demo/mp": (len(sent), 0)}
@@ -239,7 +228,7 @@ def test_a_signal_to_the_process_group_stops_the_writers_only_when_done(
         code = gw.proc.wait(SHUTDOWN_TIMEOUT * 2 + SLACK + 10)
 
     _assert_clean_exit(code, log)
-    warnings = [m["msg"] for m in _log_lines(log) if m["level"] == "warning"]
+    warnings = [m["msg"] for m in log_lines(log) if m["level"] == "warning"]
     assert not [m for m in warnings if "writer" in m]
     with LocalStore(tmp_path / "data" / "store.db") as store:
         stored = {row["properties"]["$insert_id"] for row in store.query(limit=10**6)}

@@ -177,6 +177,7 @@ def _serve(path: str, requests: IO[bytes], answers: IO[bytes]) -> None:
 
 def main(argv: Sequence[str]) -> None:
     _child.ignore_interrupts()
+    _child.log_like_parent()
     # the store's inserts can wait; the requests and the outbox's commits
     # cannot: on a busy machine this process yields the cores to them
     os.nice(_NICENESS)

@@ -103,6 +103,7 @@ def _at(now: float, writer: Any, run: Callable[[Any], Any]) -> Callable[[Any], A
 
 def main(argv: list[str]) -> None:
     _child.ignore_interrupts()
+    _child.log_like_parent()
     answers = _child.answers_channel()
     _serve(Path(argv[0]), argv[1], sys.stdin.fileno(), answers)
 
