@@ -254,8 +254,10 @@ def test_a_killed_gateway_leaves_a_log_that_verifies_and_continues(
     # killed after a summary and the signed head that follows it (a kill
     # between the two leaves no head yet, which verify rightly reports)
     _wait(
-        lambda: any(r["kind"] == "summary" for r in _records(data))
-        and (data / "audit.head").exists()
+        lambda: (
+            any(r["kind"] == "summary" for r in _records(data))
+            and (data / "audit.head").exists()
+        )
     )
     gw.kill()
     killed = _verify(config)

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import httpx
 import pytest
@@ -124,8 +125,25 @@ def test_dead_outbox_writer_process_fails_readiness_and_a_restart_recovers(
         wait_for(lambda: _ready(gw)[0] == 503, 15)
         assert "OutboxUnavailable" in _failing(_ready(gw)[1])["outbox"]
         assert _live(gw)
-        # a request is refused, not acknowledged
-        assert track(gw.url, checkout(1)).status_code >= 500
+        # a request is refused, not acknowledged, in the vendor's own shape
+        # and with a time to come back: the SDK keeps its events
+        refused = track(gw.url, checkout(1))
+        assert refused.status_code == 503
+        assert refused.json() == {
+            "status": 0,
+            "error": "storage unavailable, retry later",
+        }
+        assert refused.headers["retry-after"] == "5"
+        batch = httpx.post(
+            gw.url + "/batch/",
+            json={
+                "api_key": "demo",
+                "batch": [
+                    {"event": "checkout", "distinct_id": "u", "uuid": str(uuid4())}
+                ],
+            },
+        )
+        assert batch.status_code == 503 and "retry-after" in batch.headers
     with gateway_thread(config) as gw:
         assert _ready(gw)[0] == 200
         assert track(gw.url, checkout(2)).status_code == 200

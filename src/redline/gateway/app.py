@@ -33,7 +33,7 @@ from ..config import Config, Project
 from ..engine import Engine, Result
 from ..errors import OutboxFull, PayloadTooLarge, RequestError, Unauthorized
 from ..events import Event, Kind, to_record
-from ..outbox import Entry, Outbox
+from ..outbox import Entry, Outbox, OutboxUnavailable
 from ..protocols import mixpanel
 from ..protocols._vendor import PERSON
 from ._aggregate import Aggregator, Fold
@@ -243,6 +243,14 @@ class Gateway:
                 "request refused",
                 extra={"request_id": request_id, "route": endpoint, "reason": str(exc)},
             )
+        except OutboxUnavailable as exc:
+            _unavailable_log(exc, request_id)
+            reply = mixpanel.error_response(
+                endpoint, options, _UNAVAILABLE, retry_after=_UNAVAILABLE_RETRY
+            )
+        except Exception as exc:  # the edge: a bug answers in the vendor's shape
+            _failed_log(exc, request_id)
+            reply = mixpanel.error_response(endpoint, options, _INTERNAL)
 
         cors = self._cors.headers(origin) if cors_ok else {}
         headers = {**reply.headers, **cors}
@@ -375,15 +383,12 @@ class Gateway:
                     "reason": str(exc),
                 },
             )
+        except OutboxUnavailable as exc:
+            _unavailable_log(exc, request_id)
+            reply = vendor.error_response(_UNAVAILABLE, retry_after=_UNAVAILABLE_RETRY)
         except Exception as exc:  # the edge: a bug answers in the vendor's shape
-            # the type only: a foreign exception's message may quote input
-            log.error(
-                "request failed",
-                extra={"request_id": request_id, "error": type(exc).__name__},
-            )
-            reply = vendor.error_response(
-                RequestError("internal error, retry later", status=500)
-            )
+            _failed_log(exc, request_id)
+            reply = vendor.error_response(_INTERNAL)
         cors = self._cors.headers(origin) if cors_ok else {}
         headers = {**reply.headers, **cors}
         return Response(reply.body, reply.status, headers, reply.media_type)
@@ -826,3 +831,26 @@ def _apply_person(engine: Engine, event: Event) -> Result:
 async def _maybe_await(value: Any) -> None:
     if asyncio.iscoroutine(value):
         await value
+
+
+# the outbox cannot store (its writer is gone, the disk refuses): the
+# client keeps its events and sends them again
+_UNAVAILABLE = RequestError("storage unavailable, retry later", status=503)
+_UNAVAILABLE_RETRY = 5
+_INTERNAL = RequestError("internal error, retry later", status=500)
+
+
+def _unavailable_log(exc: OutboxUnavailable, request_id: str) -> None:
+    # the outbox's messages name SQLite error classes, never values
+    log.error(
+        "outbox unavailable, asking clients to retry",
+        extra={"request_id": request_id, "error": str(exc)},
+    )
+
+
+def _failed_log(exc: Exception, request_id: str) -> None:
+    # the type only: a foreign exception's message may quote input
+    log.error(
+        "request failed",
+        extra={"request_id": request_id, "error": type(exc).__name__},
+    )
