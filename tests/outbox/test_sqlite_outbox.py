@@ -746,6 +746,13 @@ async def test_a_writer_process_that_dies_fails_every_call_after_it(
             await asyncio.sleep(0.01)
     with pytest.raises(OutboxUnavailable):
         await box.lease("a/x", 10)
+    # collected at once, not left a zombie until the outbox closes
+    pid = box._remote.pid
+    for _ in range(200):
+        if not Path(f"/proc/{pid}").exists():
+            break
+        await asyncio.sleep(0.01)
+    assert not Path(f"/proc/{pid}").exists()
     await box.close()
     # what it had acknowledged is in the file
     assert "1" in stored_ids(db)

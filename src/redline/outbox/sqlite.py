@@ -613,6 +613,7 @@ class SqliteOutbox:
             collections.deque()
         )
         self._remote_gone = False
+        self._reaper: asyncio.Future[None] | None = None
         self._stopped: asyncio.Future[None] | None = None
         self._closing = False
         # records stored, and records of appends queued but not yet committed;
@@ -872,6 +873,9 @@ class SqliteOutbox:
         if not self._closing:
             self._remote_gone = True
             logger.error("outbox writer process exited")
+            if self._remote is not None:
+                # collected now, not at close: no zombie for the gateway's life
+                self._reaper = asyncio.ensure_future(self._remote.wait())
         while self._pending:
             future, reserved, _ = self._pending.popleft()
             self._reserved -= reserved
