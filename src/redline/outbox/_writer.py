@@ -34,9 +34,8 @@ def _portable(error: BaseException) -> BaseException:
 def _serve(path: Path, durability: str, requests: int, answers: Any) -> None:
     try:
         conn = _open_writer(path, durability)  # type: ignore[arg-type]
-        depth = conn.execute("SELECT COALESCE(SUM(waiting), 0) FROM outbox").fetchone()[
-            0
-        ]
+        query = "SELECT COALESCE(SUM(waiting), 0) FROM outbox"
+        depth = conn.execute(query).fetchone()[0]
     except Exception as exc:
         _child.write_frame(answers, ("error", type(exc).__name__))
         return
