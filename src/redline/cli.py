@@ -113,7 +113,8 @@ def sanitize(policy: str | None, config_path: str | None, input: IO[bytes]) -> N
     ({"event": ..., "properties": {...}}) from INPUT (default: stdin) and
     writes the sanitised events, one per line, to stdout, with the same
     engine and policy as the gateway. Dropped events are left out; a
-    summary goes to stderr.
+    summary goes to stderr. A line that cannot be read is skipped and
+    counted; the exit status is then 1, after every other line is written.
 
     With --policy redact-all (built in) any JSON object per line is read,
     whatever its shape: every string in it at any depth, keys included, is

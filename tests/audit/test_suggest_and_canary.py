@@ -122,3 +122,50 @@ def test_suggested_policy_of_every_format_passes_policy_check(
     result = CliRunner().invoke(main, ["policy", "check", str(policy)])
     assert result.exit_code == 0, result.output
     assert not any(value in policy.read_text() for value in truth.planted)
+
+
+def test_web_addresses_are_scrubbed_not_dropped(tmp_path: Path) -> None:
+    """A URL property that carried an email and a reset token in its query is
+    suggested the url action: the sanitised events keep the page address and
+    lose the query, and a second audit finds nothing."""
+    events = []
+    for n in range(40):
+        url = f"https://app.example.com/account/{n}/settings"
+        if n % 3 == 0:
+            url += f"?email=canary.person{n}%40example.org&reset_token=Zx81Qm{n}Lp0Tr7"
+        events.append(
+            {
+                "event": "Page Viewed",
+                "properties": {
+                    "distinct_id": f"u{n % 7}",
+                    "time": 1_733_000_000 + n,
+                    "$current_url": url,
+                    "plan": "pro",
+                },
+            }
+        )
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    runner = CliRunner()
+    first = tmp_path / "first"
+    first.mkdir()
+    _, report, _, policy = _audit(runner, [str(export)], first)
+    assert report["blast_radius"]["by_kind"], "the query must carry findings"
+    assert "$current_url: url" in policy and "plan: keep" in policy
+
+    result = runner.invoke(
+        main, ["sanitize", "--policy", str(first / "p.yaml"), str(export)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout_bytes.splitlines()]
+    urls = [line["properties"]["$current_url"] for line in lines]
+    assert len(urls) == len(events)
+    assert all(u.startswith("https://app.example.com/account/") for u in urls)
+    assert not any("?" in u or "canary" in u or "Zx81Qm" in u for u in urls)
+
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(result.stdout_bytes)
+    second = tmp_path / "second"
+    second.mkdir()
+    _, again, _, _ = _audit(runner, [str(clean)], second)
+    assert again["blast_radius"]["by_kind"] == []

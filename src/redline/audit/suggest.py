@@ -3,8 +3,11 @@
 The policy is an allowlist of the events and properties seen: properties
 without findings are kept; identifiers (a property whose every finding was
 a whole email or phone number, such as an email used as an id) are hashed;
-user agents are generalised; secrets, payment cards, free text, IP addresses
-and anything else with findings are dropped. Events and properties whose
+user agents are generalised; web addresses (every example seen is an http or
+https URL) are scrubbed by the ``url`` action, which keeps the address
+without userinfo, fragment or query, and leaves what remains to the
+engine's detection net; secrets, payment cards, free text, IP addresses and
+anything else with findings are dropped. Events and properties whose
 names held personal data or glob characters are left out, so the allowlist
 drops them. Fields the engine handles itself (``time``, ``$insert_id``,
 ``token``, the client address) are not listed.
@@ -28,6 +31,8 @@ _YAML_WORDS = frozenset(
     {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"}
 )
 _GLOB = re.compile(r"[*?\[\]]")
+# the masked shape of an http or https URL: letters are shown as a or A
+_URL_SHAPE = re.compile(r"[aA]{4}[aA]?://")
 
 
 def action_for(prop: Property) -> str:
@@ -37,6 +42,8 @@ def action_for(prop: Property) -> str:
         return "keep"
     if kinds == {"USER_AGENT"}:
         return "user_agent"
+    if _url_valued(prop):
+        return "url"
     if kinds <= _IDENTIFIER_KINDS and all(
         finding.whole == finding.events for finding in prop.findings.values()
     ):
@@ -49,7 +56,8 @@ def suggest_policy(partial: Partial) -> str:
     lines = [
         "# Suggested by `redline audit` from the data it read. Review it, then",
         "# check it with `redline policy check`. Properties seen without",
-        "# findings are kept; identifiers are hashed; secrets, free text and",
+        "# findings are kept; identifiers are hashed; web addresses lose their",
+        "# query, fragment and userinfo; secrets, free text and",
         "# IP addresses are dropped. Events and properties not named here",
         "# (including any whose name held personal data) are dropped.",
         "version: 1",
@@ -97,6 +105,15 @@ def suggest_policy(partial: Partial) -> str:
         else:
             lines.append("    properties: {}")
     return "\n".join(lines) + "\n"
+
+
+def _url_valued(prop: Property) -> bool:
+    """Every value seen is a string and every example shape an http(s) URL."""
+    return (
+        bool(prop.shapes)
+        and set(prop.types) == {"string"}
+        and all(_URL_SHAPE.match(shape) for shape in prop.shapes)
+    )
 
 
 def _identity_found(partial: Partial) -> bool:
