@@ -99,3 +99,59 @@ def test_issuer_prefixes(digits: str, network: str | None) -> None:
 def test_reason_names_the_network_not_the_number() -> None:
     (span,) = CreditCardDetector().find("4111 1111 1111 1111")
     assert span.reason == "luhn, visa prefix"
+
+
+# a card's security code and expiry date beside it are card data: their
+# values are reported, their labels kept; without a card nearby they are not
+CARD_EXTRAS = [
+    (
+        "card 4111 1111 1111 1111 exp 12/29 cvv 123",
+        ["4111 1111 1111 1111", "12/29", "123"],
+    ),
+    (
+        "CVC: 9921, number 5555-5555-5555-4444, Expiry date: 04/2031",
+        ["9921", "5555-5555-5555-4444", "04/2031"],
+    ),
+    (
+        '{"cvv": "123", "card": "4111111111111111", "exp": "1/27"}',
+        ["123", "4111111111111111", "1/27"],
+    ),
+    (
+        "4012888888881881 valid thru 09-30, security code 456",
+        ["4012888888881881", "09-30", "456"],
+    ),
+    (
+        wide("cvv:123 card 4111 1111 1111 1111"),
+        [wide("123"), wide("4111 1111 1111 1111")],
+    ),
+]
+# a grouped card followed by more digits is still the card
+CARD_THEN_DIGITS = [
+    ("4111 1111 1111 1111 12/29 123", "4111 1111 1111 1111"),
+    ("pay 5555 5555 5555 4444 123 ok", "5555 5555 5555 4444"),
+]
+NOT_CARD_EXTRAS = [
+    "order 1234 cvv 123, no card here",
+    "exp 12/29 and cvv 123 without a number",
+    "4111 1111 1111 1111" + " " * 100 + "cvv 123",  # too far from the card
+    "card 4111 1111 1111 1111, experience 12/29",  # not an expiry label
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), CARD_EXTRAS)
+def test_security_code_and_expiry_beside_a_card(text: str, expected: list[str]) -> None:
+    spans = sorted(CreditCardDetector().find(text), key=lambda s: s.start)
+    values = [text[s.start : s.end] for s in spans]
+    assert values == expected
+    assert scanned(CreditCardDetector(), text) == values
+
+
+@pytest.mark.parametrize(("text", "number"), CARD_THEN_DIGITS)
+def test_grouped_card_followed_by_digits(text: str, number: str) -> None:
+    assert found(CreditCardDetector(), text) == [number]
+
+
+@pytest.mark.parametrize("text", NOT_CARD_EXTRAS)
+def test_labels_without_a_card_nearby_are_left(text: str) -> None:
+    values = found(CreditCardDetector(), text)
+    assert values in ([], ["4111 1111 1111 1111"])

@@ -5,6 +5,11 @@ length that goes with it do most of the work: epoch milliseconds
 (``1718035200001``) and microseconds start with 1, which no card network
 uses. Runs inside a larger token (a UUID's last groups, an order id, the
 fraction of a decimal number) are not candidates at all.
+
+A card's security code and expiry date are card data too: where a card
+number is found, a labelled code (``cvv 123``, ``CVC: 1234``) or expiry
+(``exp 12/29``, ``valid thru 04-2031``) near it in the same string is
+reported as part of the card, its value only, so the label stays readable.
 """
 
 from __future__ import annotations
@@ -51,6 +56,21 @@ _ISSUERS: tuple[tuple[str, int, int, frozenset[int]], ...] = (
 
 
 _SEPARATOR = re.compile(r"[ \-]")
+
+# how far from a card number its security code or expiry may stand
+_NEAR = 80
+_EXTRAS = re.compile(
+    r"(?i)(?<![a-z0-9])(?:"
+    # the security code: three or four digits after its label
+    r"(?:cvv2?|cvc2?|cvn|cid|csc|(?:card[ _-]?)?security[ _-]?code)"
+    r"[\s:=#\"'-]{0,4}(?P<code>[0-9]{3,4})"
+    r"|"
+    # the expiry: month and two- or four-digit year after its label
+    r"(?:exp(?:iry|ires|iration)?(?:[ _.-]?date)?|valid[ _-]?(?:thru|through|until)"
+    r"|good[ _-]?thru)"
+    r"[\s:=#\"'.-]{0,4}(?P<expiry>(?:0?[1-9]|1[0-2]) ?[/-] ?(?:20)?[0-9]{2})"
+    r")(?![0-9])"
+)
 
 
 def _grouped_as_card(written: str) -> bool:
@@ -102,14 +122,57 @@ class CreditCardDetector:
         text = fold_width(text)
         spans: list[Span] = []
         for match in _CANDIDATE.finditer(text):
-            digits = match.group().replace(" ", "").replace("-", "")
-            if not luhn_ok(digits) or not _grouped_as_card(match.group()):
-                continue
-            if len(digits) == 13 and ean.is_valid(digits):
-                continue  # a product's barcode (EAN-13) as often as a card
-            network = issuer(digits)
+            written = match.group()
+            network = _network(written)
+            if network is None and _SEPARATOR.search(written):
+                # a grouped card followed by more digits ("... 1111 12/29
+                # 123") reads as one longer run: try it without the groups
+                # after the card
+                written, network = _grouped_prefix(written)
             if network is None:
                 continue
+            start = match.start()
             reason = f"luhn, {network} prefix"
-            spans.append(Span(self.type, match.start(), match.end(), 0.9, reason))
+            spans.append(Span(self.type, start, start + len(written), 0.9, reason))
+        if spans:
+            spans += _extras(text, spans)
         return spans
+
+
+def _network(written: str) -> str | None:
+    """The network of a card number as written, if it is one."""
+    digits = written.replace(" ", "").replace("-", "")
+    if not luhn_ok(digits) or not _grouped_as_card(written):
+        return None
+    if len(digits) == 13 and ean.is_valid(digits):
+        return None  # a product's barcode (EAN-13) as often as a card
+    return issuer(digits)
+
+
+def _grouped_prefix(written: str) -> tuple[str, str | None]:
+    """The longest leading groups of ``written`` that are a card number."""
+    cuts = [m.start() for m in _SEPARATOR.finditer(written)]
+    for cut in reversed(cuts):
+        head = written[:cut]
+        if len(head) - head.count(" ") - head.count("-") < 13:
+            break
+        network = _network(head)
+        if network is not None:
+            return head, network
+    return written, None
+
+
+def _extras(text: str, cards: list[Span]) -> list[Span]:
+    """Labelled security codes and expiry dates near the cards found."""
+    out = []
+    for match in _EXTRAS.finditer(text):
+        group = "code" if match.group("code") is not None else "expiry"
+        start, end = match.span(group)
+        if any(
+            card.start - _NEAR <= start and end <= card.end + _NEAR for card in cards
+        ):
+            reason = "security code" if group == "code" else "expiry date"
+            out.append(
+                Span(EntityType.CREDIT_CARD, start, end, 0.9, f"{reason} near a card")
+            )
+    return out
