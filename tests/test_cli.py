@@ -295,6 +295,72 @@ def test_events_table_shows_names_and_counts(gateway_data: Path) -> None:
     assert "@example.com" not in result.stdout
 
 
+def test_events_show_the_address_and_person_operations_stored_beside_events(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path)
+    with gateway_thread(config) as gw:
+        posthog = httpx.post(
+            gw.url + "/i/v0/e/",
+            json={
+                "api_key": "demo",
+                "event": "signup",
+                "distinct_id": "alice@example.com",
+                "uuid": "019a1b2c-3d4e-7f00-8000-0000000000c1",
+                "timestamp": "2025-11-27T08:00:00Z",
+                "properties": {
+                    "$set": {"$email": "alice@example.com", "plan": "pro"},
+                    "$set_once": {"$name": "Alice Example"},
+                },
+            },
+        )
+        amplitude = httpx.post(
+            gw.url + "/2/httpapi",
+            json={
+                "api_key": "demo",
+                "events": [
+                    {
+                        "event_type": "checkout",
+                        "user_id": "bob@example.com",
+                        "insert_id": "amp-c2",
+                        "time": 1764230460000,
+                        "ip": "203.0.113.57",
+                        "user_properties": {"$set": {"$email": "bob@example.com"}},
+                    }
+                ],
+            },
+        )
+        assert posthog.status_code == amplitude.status_code == 200
+        with LocalStore.in_dir(gw.config.data_dir) as store:
+            _wait_until(lambda: store.count() >= 2)
+        data_dir = gw.config.data_dir
+
+    result = run("events", "--data-dir", data_dir, "--format", "jsonl")
+
+    assert result.exit_code == 0, result.stderr
+    checkout, signup = _jsonl(result.stdout)
+    # the address after the IP rule, and the operations after the profile
+    # rules ($name is not kept), beside the properties
+    assert checkout["ip"] == "203.0.113.0"
+    assert signup["ip"] == "127.0.0.0"
+    assert checkout["person"] == {
+        "$set": {"$email": checkout["properties"]["distinct_id"]}
+    }
+    assert signup["person"] == {
+        "$set": {"$email": signup["properties"]["distinct_id"], "plan": "pro"}
+    }
+    assert "ip" not in signup["properties"]
+    for raw in ("@example.com", "Alice", "203.0.113.57"):
+        assert raw not in result.stdout
+
+    table = run("events", "--data-dir", data_dir)
+
+    assert table.exit_code == 0, table.stderr
+    assert "person" in table.stdout
+    assert "$set.plan" in table.stdout
+    assert "@example.com" not in table.stdout
+
+
 def test_events_without_a_store_says_so_and_exits_1(tmp_path: Path) -> None:
     result = run("events", "--data-dir", tmp_path / "nothing-here")
 

@@ -244,7 +244,13 @@ def events(
     limit: int,
     fmt: str,
 ) -> None:
-    """List what reached the local store, newest first."""
+    """List what reached the local store, newest first.
+
+    --format jsonl prints Mixpanel's export shape, {"event", "properties"},
+    with "ip" (the client address after the IP rule) and "person" (person
+    operations carried by the event, after the profile rules) beside the
+    properties when the store holds them.
+    """
     from .destinations.local import LocalStore
 
     config = _load_config(config_path, secrets=False, data_dir=data_dir)
@@ -275,17 +281,25 @@ def events(
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} of {total} stored events, newest first")
-    for column in ("time (UTC)", "event", "distinct_id", "properties"):
+    columns = ["time (UTC)", "event", "distinct_id", "properties"]
+    # person operations carried by PostHog and Amplitude events
+    person = any("person" in row for row in rows)
+    if person:
+        columns.append("person")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         props = dict(row["properties"])
         props.pop("$insert_id", None)
-        table.add_row(
+        cells = [
             _when(props.pop("time", None)),
             str(row["event"]),
             str(props.pop("distinct_id", "")),
             _compact(props),
-        )
+        ]
+        if person:
+            cells.append(_compact(_flat_person(row.get("person") or {})))
+        table.add_row(*cells)
     Console().print(table)
 
 
@@ -294,6 +308,17 @@ def _when(value: object) -> str:
         return ""
     seconds = value / 1000 if value > 1e11 else value  # milliseconds
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
+
+
+def _flat_person(person: dict[str, Any]) -> dict[str, Any]:
+    """Person operations one property a line: ``$set.plan``, ``$unset``."""
+    flat: dict[str, Any] = {}
+    for op, value in person.items():
+        if isinstance(value, dict):
+            flat.update({f"{op}.{key}": item for key, item in value.items()})
+        else:
+            flat[op] = value
+    return flat
 
 
 def _compact(props: dict[str, Any], width: int = 60) -> str:

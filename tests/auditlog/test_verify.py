@@ -212,6 +212,45 @@ def test_checkpoints_cannot_be_verified_without_their_key(log_dir: Path) -> None
     assert "signed with key 'test', which was not found" in messages(report)
 
 
+@pytest.mark.parametrize(
+    ("key_id", "said"),
+    [
+        (None, "names no key (its key_id is missing)"),
+        (5, "names no valid key (its key_id is not a key id)"),
+        ("", "names no valid key (its key_id is not a key id)"),
+    ],
+)
+def test_a_checkpoint_without_a_key_id_says_so(
+    log_dir: Path, key_id: object, said: str
+) -> None:
+    path, records, i = _at(log_dir, 11)
+    assert records[i]["kind"] == "checkpoint"
+    data = records[i]["data"]
+    assert isinstance(data, dict)
+    if key_id is None:
+        del data["key_id"]
+    else:
+        data["key_id"] = key_id
+    rehash(records, i)
+    write(path, records)
+
+    text = messages(check(log_dir))
+
+    assert f"checkpoint seq 11 {said}: it cannot be verified" in text
+    assert "None" not in text
+
+
+def test_a_head_without_a_key_id_says_so(log_dir: Path) -> None:
+    head = orjson.loads((log_dir / "audit.head").read_bytes())
+    head["key_id"] = None
+    (log_dir / "audit.head").write_bytes(orjson.dumps(head))
+
+    text = messages(check(log_dir))
+
+    assert "audit.head: names no key (its key_id is missing)" in text
+    assert "None" not in text
+
+
 def test_a_removed_head_file_is_a_problem(log_dir: Path) -> None:
     (log_dir / "audit.head").unlink()
 

@@ -100,6 +100,29 @@ def test_query_leaves_out_identity_fields_the_event_lacks(store: LocalStore) -> 
     assert event["properties"] == {"$insert_id": "a"}
 
 
+def test_query_gives_the_address_and_person_operations_beside_properties(
+    store: LocalStore,
+) -> None:
+    event = track("a", ip="a property")
+    event.ip = "203.0.113.0"
+    event.envelope = {"$person": {"$set": {"plan": "pro"}}, "$ts": "kept apart"}
+    store.insert("demo", [event])
+
+    [shaped] = store.query()
+
+    assert shaped == {
+        "event": "signup",
+        "properties": {
+            "ip": "a property",
+            "distinct_id": "u1",
+            "time": 1_764_230_400.0,
+            "$insert_id": "a",
+        },
+        "ip": "203.0.113.0",
+        "person": {"$set": {"plan": "pro"}},
+    }
+
+
 def test_profile_updates_are_stored_with_their_kind(store: LocalStore) -> None:
     profile = Event(
         kind=Kind.PROFILE,

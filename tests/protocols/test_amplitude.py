@@ -176,6 +176,17 @@ def test_bad_events_are_listed_by_index() -> None:
     assert body["events_with_invalid_fields"] == {"time": [3, 4]}
 
 
+def test_success_answer_reports_the_body_size_as_received() -> None:
+    body = body_of(PYTHON_EVENTS)
+    ok = json.loads(amplitude.respond(decode(body), accepted=3, failures=[]).body)
+    assert ok["payload_size_bytes"] == len(body)
+
+    packed = gzip.compress(body)
+    batch = decode(packed, {**JSON_TYPE, "content-encoding": "gzip"})
+    ok = json.loads(amplitude.respond(batch, accepted=3, failures=[]).body)
+    assert ok["payload_size_bytes"] == len(packed) != len(body)
+
+
 def test_success_and_error_answers() -> None:
     batch = decode(body_of(PYTHON_EVENTS))
     ok = json.loads(amplitude.respond(batch, accepted=2, failures=[]).body)

@@ -217,15 +217,25 @@ def _check_signature(
     mac = data.get("mac")
     key = keys.get(key_id) if isinstance(key_id, str) else None
     if key is None:
+        why = _bad_key_id(key_id) or (
+            f"is signed with key {key_id!r}, which was not found"
+        )
         report.add(
-            rec.where,
-            f"checkpoint seq {rec.seq} is signed with key {key_id!r}, which was "
-            "not found: it cannot be verified",
-            rec.seq,
+            rec.where, f"checkpoint seq {rec.seq} {why}: it cannot be verified", rec.seq
         )
         return None
     expected = _record.checkpoint_mac(key, record)
     return isinstance(mac, str) and hmac.compare_digest(mac, expected)
+
+
+def _bad_key_id(key_id: object) -> str | None:
+    """What is wrong with a signed record's ``key_id``, if it is no key id
+    at all (its value is then not printed)."""
+    if key_id is None:
+        return "names no key (its key_id is missing)"
+    if not isinstance(key_id, str) or not key_id:
+        return "names no valid key (its key_id is not a key id)"
+    return None
 
 
 def _check_chain(records: list[_Rec], from_start: bool, report: Report) -> None:
@@ -391,7 +401,10 @@ def _check_head(
         return
     key = keys.get(key_id) if isinstance(key_id, str) else None
     if key is None:
-        report.add(HEAD_FILE, f"signed with key {key_id!r}, which was not found")
+        report.add(
+            HEAD_FILE,
+            _bad_key_id(key_id) or f"signed with key {key_id!r}, which was not found",
+        )
         return
     if not (
         isinstance(seq, int)

@@ -29,6 +29,7 @@ import orjson
 from .._datadir import private_file
 from ..errors import DeliveryError
 from ..events import Event, Kind, to_record
+from ..protocols._vendor import PERSON
 from ._store_process import StoreUnavailable, StoreWriter
 
 __all__ = ["STORE_FILENAME", "LocalStore", "LocalStoreDestination"]
@@ -162,7 +163,12 @@ class LocalStore:
 
         Each item is ``{"event": name, "properties": {...}}`` with
         ``distinct_id``, ``time`` and ``$insert_id`` put back among the
-        properties. ``since`` is inclusive and ``until`` exclusive; both are
+        properties. Two keys beside ``properties`` say what else was stored,
+        when there is any: ``ip``, the client address after the policy's IP
+        rule, and ``person``, the person operations an analytics event
+        carried (PostHog's ``$set``, Amplitude's ``user_properties``), after
+        the profile rules, as ``{"$set": {...}, "$set_once": {...}}``.
+        ``since`` is inclusive and ``until`` exclusive; both are
         epoch seconds or datetimes. Events stored without a time sort by the
         time they were stored.
         """
@@ -363,4 +369,12 @@ def _export_shape(record: dict[str, Any]) -> dict[str, Any]:
         properties["time"] = record["t"]
     if record.get("i") is not None:
         properties["$insert_id"] = record["i"]
-    return {"event": record["n"], "properties": properties}
+    shaped: dict[str, Any] = {"event": record["n"], "properties": properties}
+    # beside the properties, so that neither can be taken for a property
+    if record.get("ip") is not None:
+        shaped["ip"] = record["ip"]
+    envelope = record.get("e")
+    person = envelope.get(PERSON) if isinstance(envelope, dict) else None
+    if person:
+        shaped["person"] = person
+    return shaped

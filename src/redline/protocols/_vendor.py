@@ -82,7 +82,9 @@ class Batch:
     ``client_ip`` says whether events without an address of their own are
     geolocated by the request's address. ``record_ids`` holds every record's
     idempotency id by index, failed ones included, for a vendor whose answer
-    is given per record by id (PostHog's capture v1).
+    is given per record by id (PostHog's capture v1). ``body_bytes`` is the
+    size of the request body as received, for a vendor whose answer reports
+    it (Amplitude's ``payload_size_bytes``).
     """
 
     endpoint: str
@@ -93,6 +95,7 @@ class Batch:
     key: str | None = None
     client_ip: bool = True
     record_ids: tuple[str, ...] = ()
+    body_bytes: int = 0
 
     def __repr__(self) -> str:
         # counts only: events and keys are never printed

@@ -24,7 +24,8 @@ by the gateway on arrival, so that a delay in the outbox does not move them.
 
 Answers (the SDK reads the body's ``code``, never the status line): 200
 ``{"code": 200, "events_ingested", "payload_size_bytes",
-"server_upload_time"}``; bad records 400 with their indexes in
+"server_upload_time"}`` (the payload size is the request body's as received,
+compressed or not); bad records 400 with their indexes in
 ``events_with_invalid_fields`` / ``events_with_missing_fields`` (the SDK then
 retries only the others, which the gateway has already accepted: their
 ``insert_id`` makes Amplitude drop the repeat); an unknown key 400
@@ -156,7 +157,7 @@ def decode(
     if not items:
         raise RequestError("events: empty")
 
-    batch = Batch(endpoint, [], [], [], [], key=key)
+    batch = Batch(endpoint, [], [], [], [], key=key, body_bytes=len(body))
     for index, item in enumerate(items):
         try:
             event = _event(item, received_at)
@@ -435,7 +436,7 @@ def respond(
             {
                 "code": 200,
                 "events_ingested": accepted,
-                "payload_size_bytes": 0,
+                "payload_size_bytes": batch.body_bytes,
                 "server_upload_time": int(_clock.time() * 1000),
             },
         )
