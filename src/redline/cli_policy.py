@@ -1,7 +1,8 @@
 """``redline policy``: check, test, explain and describe policies.
 
 Exit codes fit CI: 0 when all is well, 1 when a test case fails (or sample
-events cannot be read), 2 when a policy or case file is invalid.
+events cannot be read), 2 when a policy or case file is invalid or missing
+(``test`` with no cases and no sample events to run included).
 """
 
 from __future__ import annotations
@@ -126,7 +127,9 @@ def test(
 
     Each case gives an input event and the expected output or assertions
     about it (dropped, absent, present, equals, matches). Values are shown
-    masked. Exits 1 when a case fails, 2 when a file is invalid.
+    masked. Exits 1 when a case fails, 2 when a file is invalid or there
+    is nothing to test (no case file beside the policy, no --cases, no
+    --events).
     """
     from .policy._cases import cases_path_for, load_cases, run_case
 

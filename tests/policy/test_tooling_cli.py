@@ -4,8 +4,10 @@ that never print raw."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ EMAIL = "jane.doe@example.com"
 PHONE = "202-555-0143"
 PROMPT = "Summarise the contract for Jane Doe"
 CARD = "4111 1111 1111 1111"
+
+ROOT = Path(__file__).resolve().parents[2]
 
 POLICY = """\
 version: 1
@@ -365,8 +369,46 @@ def test_no_cases_and_no_events_is_an_error_that_says_where_to_write_them(
 ) -> None:
     result = run("policy", "test", policy)
 
+    # a run with nothing to test is a missing file, not a pass (docs: exit 2)
     assert result.exit_code == 2
     assert "app.tests.yaml" in result.stderr
+
+
+def test_the_shipped_example_policy_passes_its_own_test_cases() -> None:
+    shipped = default_policy_path()
+    assert shipped.with_name("policy.tests.yaml").is_file()
+
+    result = run("policy", "test", shipped)
+
+    assert result.exit_code == 0, result.output
+    summary = result.stdout.splitlines()[-1]
+    passed = int(summary.split()[0])
+    assert passed >= 7
+    assert summary == f"{passed} passed, 0 failed"
+    for case in (
+        "PASS an email used as distinct id arrives as a keyed digest",
+        "PASS a page URL keeps its route and allowed parameters only",
+        "PASS properties the policy does not name are dropped",
+        "PASS an API key in an error message is redacted",
+        "PASS an event the policy does not name is dropped",
+    ):
+        assert case in result.stdout
+
+
+def test_the_example_policys_test_cases_ship_in_the_package() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["redline"]
+
+    assert any(
+        fnmatch.fnmatch("defaults/policy.tests.yaml", pattern) for pattern in patterns
+    )
+
+
+def test_the_docs_name_the_command_that_tests_the_example_policy() -> None:
+    docs = (ROOT / "docs" / "policy.md").read_text()
+
+    assert "redline policy test src/redline/defaults/policy.yaml" in docs
+    assert (ROOT / "src/redline/defaults/policy.tests.yaml").is_file()
 
 
 def test_an_invalid_policy_exits_2_before_any_case_runs(tmp_path: Path) -> None:
