@@ -610,21 +610,52 @@ def test_explain_text_reads_the_event_from_a_file(policy: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("event", "code", "fragment"),
+    ("event", "fragment"),
     [
-        ("{not json", 1, "not valid JSON"),
-        ("{}", 1, ""),
-        ("no-such-file.json", 2, "cannot read the event file"),
+        ("{not json", "<event>:1:2: not valid JSON"),
+        ("{}", "event: missing"),
+        ("[1, 2]", "a JSON list of 2 values where one event is expected"),
+        ('[{"event": "api_call"}]', "a JSON list of 1 value where one event"),
+        ('{"event": "a"} {"event": "b"}', "<event>:1:16: more than one JSON value"),
+        ("no-such-file.json", "cannot read the event file"),
     ],
 )
-def test_explain_refuses_what_is_not_an_event(
-    policy: Path, event: str, code: int, fragment: str
+def test_explain_refuses_what_is_not_an_event_with_exit_2(
+    policy: Path, event: str, fragment: str
 ) -> None:
     result = run("policy", "explain", policy, event)
 
-    assert result.exit_code == code
+    # invalid input, as the docs say of an invalid file
+    assert result.exit_code == 2
     assert result.stderr.startswith("redline: ")
     assert fragment in result.stderr
+
+
+def test_explain_of_a_json_lines_file_says_one_event_is_expected(
+    policy: Path, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [
+        {"event": "api_call", "properties": {"distinct_id": EMAIL, "text": PROMPT}},
+        {"event": "page_view", "properties": {"title": PHONE}},
+        {"event": "signup_v2", "properties": {}},
+    ]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = run("policy", "explain", policy, events)
+
+    assert result.exit_code == 2
+    assert "not valid JSON" not in result.stderr
+    assert (
+        f"{events}:2:1: 3 JSON values, one per line, where one event is expected"
+    ) in result.stderr
+    assert "redline policy test POLICY --events FILE" in result.stderr
+    assert_nothing_raw(result.output)
+
+    # the command it suggests reads the same file
+    suggested = run("policy", "test", policy, "--events", events)
+    assert suggested.exit_code == 0, suggested.output
+    assert "3 events: 2 kept, 1 dropped, 0 unreadable" in suggested.stdout
 
 
 def test_explain_redacts_property_names_that_carry_personal_data(
