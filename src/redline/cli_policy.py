@@ -27,20 +27,26 @@ _JSON_OPTIONS = orjson.OPT_INDENT_2
 
 
 def _fail(exc: RedlineError) -> NoReturn:
-    click.echo(f"redline: {exc}", err=True)
+    # a file with several problems: one line each
+    lines = [e.render() for e in exc.errors] if isinstance(exc, ConfigError) else [exc]
+    for line in lines:
+        click.echo(f"redline: {line}", err=True)
     sys.exit(exc.exit_code)
 
 
-def _error_dict(exc: RedlineError) -> dict[str, Any]:
+def _error_dicts(exc: RedlineError) -> list[dict[str, Any]]:
     if isinstance(exc, ConfigError):
-        return {
-            "file": exc.path,
-            "line": exc.line,
-            "column": exc.column,
-            "message": exc.reason,
-            "fix": exc.fix,
-        }
-    return {"file": None, "line": None, "column": None, "message": str(exc)}
+        return [
+            {
+                "file": error.path,
+                "line": error.line,
+                "column": error.column,
+                "message": error.reason,
+                "fix": error.fix,
+            }
+            for error in exc.errors
+        ]
+    return [{"file": None, "line": None, "column": None, "message": str(exc)}]
 
 
 @click.group()
@@ -54,7 +60,8 @@ def policy() -> None:
 def check(file: str, as_json: bool) -> None:
     """Validate a policy file; errors name file:line:column and the fix.
 
-    Exits 0 when the policy is valid, 2 when it is not.
+    Every error found is reported, one per line. Exits 0 when the policy
+    is valid, 2 when it is not.
     """
     from .policy import load_policy
 
@@ -62,7 +69,7 @@ def check(file: str, as_json: bool) -> None:
         compiled = load_policy(file)
     except RedlineError as exc:
         if as_json:
-            body = {"file": file, "ok": False, "errors": [_error_dict(exc)]}
+            body = {"file": file, "ok": False, "errors": _error_dicts(exc)}
             click.echo(orjson.dumps(body, option=_JSON_OPTIONS).decode())
             sys.exit(exc.exit_code)
         _fail(exc)

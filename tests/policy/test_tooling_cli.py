@@ -159,6 +159,134 @@ def test_check_json_reports_the_error_with_its_position_and_exits_2(
     assert error["fix"]
 
 
+# four problems in one file: a misspelt action, a bucket rule with edges
+# out of order, an unknown key in a url rule, a sample rate above 1
+SEVERAL_ERRORS = """\
+version: 1
+events:
+  checkout:
+    properties:
+      plan: keeep
+      price: {action: bucket, edges: [100, 10]}
+      page: {action: url, kep: [ref]}
+    sample: {rate: 2}
+"""
+SEVERAL_ERRORS_FOUND = [
+    (5, 13, "events.checkout.properties.plan: not one of the allowed values"),
+    (6, 38, "events.checkout.properties.price.edges: edges must be strictly"),
+    (7, 32, "unknown key 'events.checkout.properties.page.kep'"),
+    (8, 20, "events.checkout.sample.rate: Input should be less than or equal"),
+]
+
+
+def test_check_reports_every_error_one_per_line_in_file_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SEVERAL_ERRORS)
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(SEVERAL_ERRORS_FOUND), result.stderr
+    for text, (line, column, fragment) in zip(lines, SEVERAL_ERRORS_FOUND, strict=True):
+        assert text.startswith(f"redline: {path}:{line}:{column}: {fragment}")
+    # every kind but a validator's own says what to write
+    assert [("(fix: " in text) for text in lines] == [True, False, True, True]
+
+
+def test_check_json_lists_every_error_with_its_position_and_fix(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SEVERAL_ERRORS)
+
+    result = run("policy", "check", "--json", path)
+
+    assert result.exit_code == 2
+    errors = json.loads(result.stdout)["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [
+        (line, column) for line, column, _ in SEVERAL_ERRORS_FOUND
+    ]
+    for error, (_, _, fragment) in zip(errors, SEVERAL_ERRORS_FOUND, strict=True):
+        assert error["file"] == str(path)
+        assert error["message"].startswith(fragment)
+    assert errors[0]["fix"].startswith("write one of 'keep'")
+    assert errors[2]["fix"].startswith("remove it or check its spelling")
+
+
+@pytest.mark.parametrize(
+    ("rule", "found"),
+    [
+        # one value, many forms tried: the error of the deepest form, once
+        (
+            "{action: enum, values: [[1]]}",
+            [(4, 32, "all_events.properties.a.values.0")],
+        ),
+        ("keeep", [(4, 8, "all_events.properties.a: not one of the allowed")]),
+        # one rule, two problems: both
+        (
+            "{action: truncate, max_length: 0, extra: 1}",
+            [
+                (4, 39, "all_events.properties.a.max_length: Input should be"),
+                (4, 49, "unknown key 'all_events.properties.a.extra'"),
+            ],
+        ),
+    ],
+    ids=["smart union", "action name", "two in one rule"],
+)
+def test_check_reports_each_problem_once(
+    tmp_path: Path, rule: str, found: list[tuple[int, int, str]]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"version: 1\nall_events:\n  properties:\n    a: {rule}\n")
+
+    result = run("policy", "check", "--json", path)
+
+    errors = json.loads(result.stdout)["errors"]
+    assert len(errors) == len(found), errors
+    for error, (line, column, fragment) in zip(errors, found, strict=True):
+        assert (error["line"], error["column"]) == (line, column)
+        assert error["message"].startswith(fragment)
+
+
+def test_check_reports_every_override_of_an_unknown_event(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "version: 1\nevents:\n  a: {}\ndestinations:\n  mp:\n    events:\n"
+        "      b: {properties: {x: drop}}\n      c: {properties: {x: drop}}\n"
+    )
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"redline: {path}:7:10: destinations.mp.events: 'b'")
+    assert lines[1].startswith(f"redline: {path}:8:10: destinations.mp.events: 'c'")
+
+
+def test_a_case_file_with_several_errors_reports_each(
+    policy: Path, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: a\n    event: {event: api_call}\n    expekt: {}\n"
+        "  - event: {event: api_call}\n    expect: {dropped: maybe}\n"
+    )
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[1].rsplit(":", 2)[-2:] for line in lines] == [
+        ["4", "13"],
+        ["5", "5"],
+        ["6", "23"],
+    ], result.stderr
+
+
 def test_check_json_of_a_missing_file_exits_2_with_no_position(tmp_path: Path) -> None:
     result = run("policy", "check", "--json", tmp_path / "absent.yaml")
 
