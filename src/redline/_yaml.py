@@ -109,15 +109,84 @@ def locate(marks: Marks, loc: Sequence[str | int]) -> tuple[int, int] | None:
 
 def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into a :class:`ConfigError` that
-    points at the offending line.
+    points at the offending line, carrying every other problem pydantic
+    found in ``more`` (in file order).
 
-    When a value may take several forms (an action name or a mapping), pydantic
-    reports one error per form; the one that got deepest into the user's
-    input is the one worth showing.
+    When a value may take several forms (an action name or a mapping),
+    pydantic reports one error per form; the one that got deepest into the
+    user's input is the one worth showing, once per value.
     """
     errors = exc.errors(include_url=False, include_input=False)
-    scored = [(_user_path(err["loc"], marks), i, err) for i, err in enumerate(errors)]
-    loc, _, first = max(scored, key=lambda item: (_depth(item[0], marks), -item[1]))
+    items = [
+        _Item(_user_path(err["loc"], err["type"], marks), i, err)
+        for i, err in enumerate(errors)
+    ]
+    chosen = _choose(items, 0, marks)
+    # an error about a value whose parts have errors of their own ("at
+    # least 1 item after validation" of a list whose only item failed)
+    # says nothing more
+    chosen = [
+        item
+        for item in chosen
+        if not any(
+            len(other.path) > len(item.path)
+            and other.path[: len(item.path)] == item.path
+            for other in chosen
+        )
+    ]
+    found = [_error(item, marks, source) for item in chosen]
+    found.sort(key=lambda e: (e.line or 0, e.column or 0))
+    first, *rest = found
+    return ConfigError(
+        first.reason,
+        path=first.path,
+        line=first.line,
+        column=first.column,
+        fix=first.fix,
+        more=rest,
+    )
+
+
+class _Item:
+    """One pydantic error: its location, with the parts that exist in the
+    file (``path``) told apart from the union labels pydantic adds."""
+
+    __slots__ = ("err", "index", "labels", "loc", "path")
+
+    def __init__(self, kept: tuple[Path, frozenset[int]], index: int, err: Any):
+        self.path, self.labels = kept
+        self.loc: tuple[Any, ...] = tuple(err["loc"])
+        self.index = index
+        self.err = err
+
+
+def _choose(items: list[_Item], start: int, marks: Marks) -> list[_Item]:
+    """The errors worth showing among ``items``, which share ``loc[:start]``:
+    every error outside a union, and per union value the errors of the one
+    form tried (a tagged union) or the deepest error of all forms."""
+    chosen: list[_Item] = []
+    unions: dict[tuple[Any, ...], dict[Any, list[_Item]]] = {}
+    for item in items:
+        label = next((i for i in sorted(item.labels) if i >= start), None)
+        if label is None:
+            chosen.append(item)
+            continue
+        forms = unions.setdefault(item.loc[:label], {})
+        forms.setdefault(item.loc[label], []).append(item)
+    for prefix, forms in unions.items():
+        if len(forms) == 1:
+            (members,) = forms.values()
+            chosen.extend(_choose(members, len(prefix) + 1, marks))
+        else:
+            every = [item for members in forms.values() for item in members]
+            chosen.append(
+                max(every, key=lambda item: (_depth(item.path, marks), -item.index))
+            )
+    return sorted(chosen, key=lambda item: item.index)
+
+
+def _error(item: _Item, marks: Marks, source: str) -> ConfigError:
+    loc, first = item.path, item.err
     where = locate(marks, loc)
     field = ".".join(str(part) for part in loc) or "(top level)"
     kind = first["type"]
@@ -191,15 +260,21 @@ def _plain(message: str) -> str:
     )
 
 
-def _user_path(loc: Sequence[Any], marks: Marks) -> Path:
+def _user_path(
+    loc: Sequence[Any], kind: str, marks: Marks
+) -> tuple[Path, frozenset[int]]:
     # pydantic puts the names of union members it tried into locations;
-    # keep only the parts that exist in the file (and a final missing or
-    # unknown key)
+    # keep only the parts that exist in the file (and a final missing key),
+    # and say where the others (the labels) were
     kept: list[str | int] = []
+    labels: set[int] = set()
     for i, part in enumerate(loc):
-        if (*kept, part) in marks or (i == len(loc) - 1 and _is_key(part)):
+        last = i == len(loc) - 1
+        if (*kept, part) in marks or (last and kind == "missing" and _is_key(part)):
             kept.append(part)
-    return tuple(kept)
+        else:
+            labels.add(i)
+    return tuple(kept), frozenset(labels)
 
 
 def _is_key(part: Any) -> bool:

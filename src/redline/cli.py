@@ -23,7 +23,10 @@ from .errors import ConfigError, RedlineError
 
 
 def _fail(exc: RedlineError) -> None:
-    click.echo(f"redline: {exc}", err=True)
+    # a file with several problems: one line each
+    lines = [e.render() for e in exc.errors] if isinstance(exc, ConfigError) else [exc]
+    for line in lines:
+        click.echo(f"redline: {line}", err=True)
     sys.exit(exc.exit_code)
 
 

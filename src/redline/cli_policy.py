@@ -1,7 +1,8 @@
 """``redline policy``: check, test, explain and describe policies.
 
 Exit codes fit CI: 0 when all is well, 1 when a test case fails (or sample
-events cannot be read), 2 when a policy or case file is invalid.
+events cannot be read), 2 when a policy or case file is invalid or missing
+(``test`` with no cases and no sample events to run included).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn
 import click
 import orjson
 
-from .errors import ConfigError, RedlineError
+from .errors import ConfigError, RedlineError, RequestError
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -26,20 +27,26 @@ _JSON_OPTIONS = orjson.OPT_INDENT_2
 
 
 def _fail(exc: RedlineError) -> NoReturn:
-    click.echo(f"redline: {exc}", err=True)
+    # a file with several problems: one line each
+    lines = [e.render() for e in exc.errors] if isinstance(exc, ConfigError) else [exc]
+    for line in lines:
+        click.echo(f"redline: {line}", err=True)
     sys.exit(exc.exit_code)
 
 
-def _error_dict(exc: RedlineError) -> dict[str, Any]:
+def _error_dicts(exc: RedlineError) -> list[dict[str, Any]]:
     if isinstance(exc, ConfigError):
-        return {
-            "file": exc.path,
-            "line": exc.line,
-            "column": exc.column,
-            "message": exc.reason,
-            "fix": exc.fix,
-        }
-    return {"file": None, "line": None, "column": None, "message": str(exc)}
+        return [
+            {
+                "file": error.path,
+                "line": error.line,
+                "column": error.column,
+                "message": error.reason,
+                "fix": error.fix,
+            }
+            for error in exc.errors
+        ]
+    return [{"file": None, "line": None, "column": None, "message": str(exc)}]
 
 
 @click.group()
@@ -53,7 +60,8 @@ def policy() -> None:
 def check(file: str, as_json: bool) -> None:
     """Validate a policy file; errors name file:line:column and the fix.
 
-    Exits 0 when the policy is valid, 2 when it is not.
+    Every error found is reported, one per line. Exits 0 when the policy
+    is valid, 2 when it is not.
     """
     from .policy import load_policy
 
@@ -61,7 +69,7 @@ def check(file: str, as_json: bool) -> None:
         compiled = load_policy(file)
     except RedlineError as exc:
         if as_json:
-            body = {"file": file, "ok": False, "errors": [_error_dict(exc)]}
+            body = {"file": file, "ok": False, "errors": _error_dicts(exc)}
             click.echo(orjson.dumps(body, option=_JSON_OPTIONS).decode())
             sys.exit(exc.exit_code)
         _fail(exc)
@@ -126,7 +134,9 @@ def test(
 
     Each case gives an input event and the expected output or assertions
     about it (dropped, absent, present, equals, matches). Values are shown
-    masked. Exits 1 when a case fails, 2 when a file is invalid.
+    masked. Exits 1 when a case fails, 2 when a file is invalid or there
+    is nothing to test (no case file beside the policy, no --cases, no
+    --events).
     """
     from .policy._cases import cases_path_for, load_cases, run_case
 
@@ -243,7 +253,9 @@ def explain(file: str, event: str, as_json: bool) -> None:
 
     EVENT is a JSON object in Mixpanel's export shape
     ({"event": ..., "properties": {...}}) or the path of a file holding one.
-    Values are shown masked.
+    Values are shown masked. Exits 2 when the policy or the event is
+    invalid; for a JSON-lines file of many events, use
+    'redline policy test POLICY --events FILE'.
     """
     from .policy._tooling import explain as explain_event
 
@@ -251,6 +263,10 @@ def explain(file: str, event: str, as_json: bool) -> None:
         engine = _engine(file)
         record = _read_event(event)
         found = explain_event(engine, record)
+    except RequestError as exc:
+        # JSON, but not an event: the input is invalid, as a file would be
+        click.echo(f"redline: {exc}", err=True)
+        sys.exit(2)
     except RedlineError as exc:
         _fail(exc)
     if as_json:
@@ -284,12 +300,15 @@ def explain(file: str, event: str, as_json: bool) -> None:
 
 
 def _read_event(text: str) -> dict[str, Any]:
-    from .errors import RequestError
-
+    """The one event ``text`` holds (inline JSON or a file's path). Every
+    way it can be wrong is a :class:`ConfigError`: exit 2, as for a file
+    that is invalid."""
     raw: bytes
-    if text.lstrip().startswith("{"):
+    source = "<event>"
+    if text.lstrip().startswith(("{", "[")):
         raw = text.encode()
     else:
+        source = text
         try:
             raw = Path(text).read_bytes()
         except OSError as exc:
@@ -300,13 +319,64 @@ def _read_event(text: str) -> dict[str, Any]:
             ) from None
     try:
         record = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise RequestError(
-            "the event is not valid JSON; give one object in export shape, "
-            '{"event": ..., "properties": {...}}'
-        ) from None
+    except orjson.JSONDecodeError as exc:
+        raise _not_one_event(raw, exc, source) from None
+    if isinstance(record, list):
+        raise ConfigError(
+            f"a JSON list of {len(record)} "
+            f"{'value' if len(record) == 1 else 'values'} where one event is "
+            "expected",
+            path=source,
+            line=1,
+            fix=_ONE_EVENT_FIX,
+        )
     if not isinstance(record, dict):
-        raise RequestError(
-            'the event must be a JSON object: {"event": ..., "properties": {...}}'
+        raise ConfigError(
+            "the event must be a JSON object",
+            path=source,
+            line=1,
+            fix=_EXPORT_SHAPE,
         )
     return record
+
+
+_EXPORT_SHAPE = 'give one object in export shape, {"event": ..., "properties": {...}}'
+_ONE_EVENT_FIX = (
+    "give one event, or run 'redline policy test POLICY --events FILE' to see "
+    "what the policy changes in each event of a JSON-lines file"
+)
+
+
+def _not_one_event(raw: bytes, exc: orjson.JSONDecodeError, source: str) -> ConfigError:
+    # JSON lines: the first value parses and more follow it (the error's
+    # position counts characters, not bytes)
+    try:
+        orjson.loads(raw.decode("utf-8", "replace")[: exc.pos])
+    except orjson.JSONDecodeError:
+        return ConfigError(
+            f"not valid JSON ({exc.msg})",
+            path=source,
+            line=exc.lineno,
+            column=exc.colno,
+            fix=_EXPORT_SHAPE,
+        )
+    values = 0
+    for line in raw.splitlines():
+        if line.strip():
+            try:
+                orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            values += 1
+    counted = (
+        f"{values} JSON values, one per line,"
+        if values > 1
+        else "more than one JSON value"
+    )
+    return ConfigError(
+        f"{counted} where one event is expected; the second starts here",
+        path=source,
+        line=exc.lineno,
+        column=exc.colno,
+        fix=_ONE_EVENT_FIX,
+    )

@@ -7,6 +7,8 @@ Messages never carry event values or credentials.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class RedlineError(Exception):
     """Base of every error Redline raises on purpose."""
@@ -18,7 +20,9 @@ class ConfigError(RedlineError):
     """A configuration or policy file is wrong.
 
     The message names the file, the line and column where known, what is
-    wrong, and how to fix it.
+    wrong, and how to fix it. A file with several problems raises one error
+    that carries the others in ``more``; :attr:`errors` lists them all, and
+    the message joins them with ``; ``.
     """
 
     exit_code = 2
@@ -31,15 +35,23 @@ class ConfigError(RedlineError):
         line: int | None = None,
         column: int | None = None,
         fix: str | None = None,
+        more: Sequence[ConfigError] = (),
     ) -> None:
         self.path = path
         self.line = line
         self.column = column
         self.fix = fix
         self.reason = message
-        super().__init__(self._render())
+        self.more = tuple(e for error in more for e in error.errors)
+        super().__init__("; ".join(error.render() for error in self.errors))
 
-    def _render(self) -> str:
+    @property
+    def errors(self) -> tuple[ConfigError, ...]:
+        """This error and the others found with it, in file order."""
+        return (self, *self.more)
+
+    def render(self) -> str:
+        """This one error (without the others in ``more``) as one line."""
         where = self.path or "<config>"
         if self.line is not None:
             where += f":{self.line}"

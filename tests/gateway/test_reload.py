@@ -187,6 +187,37 @@ async def test_an_invalid_policy_is_refused_and_the_old_one_kept(
     assert reloader.refusals == 1
 
 
+async def test_a_policy_with_several_errors_is_refused_naming_each(
+    policy_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway = SimpleNamespace(engine=_engine(parse_policy(V1, str(policy_file))))
+    reloader = PolicyReloader(gateway, policy_file, _engine)  # type: ignore[arg-type]
+    old = gateway.engine
+    _write(
+        policy_file,
+        V1.replace("plan: drop", "plan: kepp").replace("price: keep", "price: hsah")
+        + "    sample: {rate: 2}\n",
+    )
+
+    with caplog.at_level(logging.INFO, logger="redline.policy"):
+        swapped = await reloader.reload("test")
+
+    assert swapped is False
+    assert gateway.engine is old
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    message = record.getMessage()
+    # one line, the errors in file order joined by "; "
+    assert "\n" not in message
+    prefix = f"policy reload refused, keeping sha256 {_digest(V1)[:12]}: "
+    assert message.startswith(prefix)
+    errors = message.removeprefix(prefix).split(f"; {policy_file}:")
+    assert len(errors) == 3, message
+    assert errors[0].startswith(f"{policy_file}:5:13: events.checkout.properties.plan")
+    assert errors[1].startswith("6:14: events.checkout.properties.price")
+    assert errors[2].startswith("7:20: events.checkout.sample.rate")
+    assert reloader.refusals == 1
+
+
 async def test_an_unchanged_policy_keeps_the_engine_it_has(policy_file: Path) -> None:
     gateway, reloader = _reloader(policy_file)
     old = gateway.engine

@@ -73,7 +73,11 @@ def test_a_bad_value_in_the_file_still_points_at_its_line(tmp_path: Path) -> Non
     with pytest.raises(ConfigError) as info:
         config_mod.load(path, environ={"REDLINE_LOG_LEVEL": "debug"})
 
-    assert str(info.value).startswith(f"{path}:2:9: server.port")
+    # the file has no projects either: both are reported, in file order
+    rendered = [error.render() for error in info.value.errors]
+    assert rendered[0].startswith(f"{path}:1:1: projects: required key is missing")
+    assert rendered[1].startswith(f"{path}:2:9: server.port")
+    assert len(rendered) == 2
 
 
 def test_upstream_token_comes_from_the_environment_and_stays_hidden(

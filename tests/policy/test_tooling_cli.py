@@ -4,8 +4,10 @@ that never print raw."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ EMAIL = "jane.doe@example.com"
 PHONE = "202-555-0143"
 PROMPT = "Summarise the contract for Jane Doe"
 CARD = "4111 1111 1111 1111"
+
+ROOT = Path(__file__).resolve().parents[2]
 
 POLICY = """\
 version: 1
@@ -153,6 +157,134 @@ def test_check_json_reports_the_error_with_its_position_and_exits_2(
     assert (error["file"], error["line"], error["column"]) == (str(path), 4, 8)
     assert "all_events.properties.a" in error["message"]
     assert error["fix"]
+
+
+# four problems in one file: a misspelt action, a bucket rule with edges
+# out of order, an unknown key in a url rule, a sample rate above 1
+SEVERAL_ERRORS = """\
+version: 1
+events:
+  checkout:
+    properties:
+      plan: keeep
+      price: {action: bucket, edges: [100, 10]}
+      page: {action: url, kep: [ref]}
+    sample: {rate: 2}
+"""
+SEVERAL_ERRORS_FOUND = [
+    (5, 13, "events.checkout.properties.plan: not one of the allowed values"),
+    (6, 38, "events.checkout.properties.price.edges: edges must be strictly"),
+    (7, 32, "unknown key 'events.checkout.properties.page.kep'"),
+    (8, 20, "events.checkout.sample.rate: Input should be less than or equal"),
+]
+
+
+def test_check_reports_every_error_one_per_line_in_file_order(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SEVERAL_ERRORS)
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == len(SEVERAL_ERRORS_FOUND), result.stderr
+    for text, (line, column, fragment) in zip(lines, SEVERAL_ERRORS_FOUND, strict=True):
+        assert text.startswith(f"redline: {path}:{line}:{column}: {fragment}")
+    # every kind but a validator's own says what to write
+    assert [("(fix: " in text) for text in lines] == [True, False, True, True]
+
+
+def test_check_json_lists_every_error_with_its_position_and_fix(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SEVERAL_ERRORS)
+
+    result = run("policy", "check", "--json", path)
+
+    assert result.exit_code == 2
+    errors = json.loads(result.stdout)["errors"]
+    assert [(e["line"], e["column"]) for e in errors] == [
+        (line, column) for line, column, _ in SEVERAL_ERRORS_FOUND
+    ]
+    for error, (_, _, fragment) in zip(errors, SEVERAL_ERRORS_FOUND, strict=True):
+        assert error["file"] == str(path)
+        assert error["message"].startswith(fragment)
+    assert errors[0]["fix"].startswith("write one of 'keep'")
+    assert errors[2]["fix"].startswith("remove it or check its spelling")
+
+
+@pytest.mark.parametrize(
+    ("rule", "found"),
+    [
+        # one value, many forms tried: the error of the deepest form, once
+        (
+            "{action: enum, values: [[1]]}",
+            [(4, 32, "all_events.properties.a.values.0")],
+        ),
+        ("keeep", [(4, 8, "all_events.properties.a: not one of the allowed")]),
+        # one rule, two problems: both
+        (
+            "{action: truncate, max_length: 0, extra: 1}",
+            [
+                (4, 39, "all_events.properties.a.max_length: Input should be"),
+                (4, 49, "unknown key 'all_events.properties.a.extra'"),
+            ],
+        ),
+    ],
+    ids=["smart union", "action name", "two in one rule"],
+)
+def test_check_reports_each_problem_once(
+    tmp_path: Path, rule: str, found: list[tuple[int, int, str]]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"version: 1\nall_events:\n  properties:\n    a: {rule}\n")
+
+    result = run("policy", "check", "--json", path)
+
+    errors = json.loads(result.stdout)["errors"]
+    assert len(errors) == len(found), errors
+    for error, (line, column, fragment) in zip(errors, found, strict=True):
+        assert (error["line"], error["column"]) == (line, column)
+        assert error["message"].startswith(fragment)
+
+
+def test_check_reports_every_override_of_an_unknown_event(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "version: 1\nevents:\n  a: {}\ndestinations:\n  mp:\n    events:\n"
+        "      b: {properties: {x: drop}}\n      c: {properties: {x: drop}}\n"
+    )
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0].startswith(f"redline: {path}:7:10: destinations.mp.events: 'b'")
+    assert lines[1].startswith(f"redline: {path}:8:10: destinations.mp.events: 'c'")
+
+
+def test_a_case_file_with_several_errors_reports_each(
+    policy: Path, tmp_path: Path
+) -> None:
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: a\n    event: {event: api_call}\n    expekt: {}\n"
+        "  - event: {event: api_call}\n    expect: {dropped: maybe}\n"
+    )
+
+    result = run("policy", "test", policy, "--cases", cases)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[1].rsplit(":", 2)[-2:] for line in lines] == [
+        ["4", "13"],
+        ["5", "5"],
+        ["6", "23"],
+    ], result.stderr
 
 
 def test_check_json_of_a_missing_file_exits_2_with_no_position(tmp_path: Path) -> None:
@@ -365,8 +497,46 @@ def test_no_cases_and_no_events_is_an_error_that_says_where_to_write_them(
 ) -> None:
     result = run("policy", "test", policy)
 
+    # a run with nothing to test is a missing file, not a pass (docs: exit 2)
     assert result.exit_code == 2
     assert "app.tests.yaml" in result.stderr
+
+
+def test_the_shipped_example_policy_passes_its_own_test_cases() -> None:
+    shipped = default_policy_path()
+    assert shipped.with_name("policy.tests.yaml").is_file()
+
+    result = run("policy", "test", shipped)
+
+    assert result.exit_code == 0, result.output
+    summary = result.stdout.splitlines()[-1]
+    passed = int(summary.split()[0])
+    assert passed >= 7
+    assert summary == f"{passed} passed, 0 failed"
+    for case in (
+        "PASS an email used as distinct id arrives as a keyed digest",
+        "PASS a page URL keeps its route and allowed parameters only",
+        "PASS properties the policy does not name are dropped",
+        "PASS an API key in an error message is redacted",
+        "PASS an event the policy does not name is dropped",
+    ):
+        assert case in result.stdout
+
+
+def test_the_example_policys_test_cases_ship_in_the_package() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["redline"]
+
+    assert any(
+        fnmatch.fnmatch("defaults/policy.tests.yaml", pattern) for pattern in patterns
+    )
+
+
+def test_the_docs_name_the_command_that_tests_the_example_policy() -> None:
+    docs = (ROOT / "docs" / "policy.md").read_text()
+
+    assert "redline policy test src/redline/defaults/policy.yaml" in docs
+    assert (ROOT / "src/redline/defaults/policy.tests.yaml").is_file()
 
 
 def test_an_invalid_policy_exits_2_before_any_case_runs(tmp_path: Path) -> None:
@@ -568,21 +738,52 @@ def test_explain_text_reads_the_event_from_a_file(policy: Path, tmp_path: Path) 
 
 
 @pytest.mark.parametrize(
-    ("event", "code", "fragment"),
+    ("event", "fragment"),
     [
-        ("{not json", 1, "not valid JSON"),
-        ("{}", 1, ""),
-        ("no-such-file.json", 2, "cannot read the event file"),
+        ("{not json", "<event>:1:2: not valid JSON"),
+        ("{}", "event: missing"),
+        ("[1, 2]", "a JSON list of 2 values where one event is expected"),
+        ('[{"event": "api_call"}]', "a JSON list of 1 value where one event"),
+        ('{"event": "a"} {"event": "b"}', "<event>:1:16: more than one JSON value"),
+        ("no-such-file.json", "cannot read the event file"),
     ],
 )
-def test_explain_refuses_what_is_not_an_event(
-    policy: Path, event: str, code: int, fragment: str
+def test_explain_refuses_what_is_not_an_event_with_exit_2(
+    policy: Path, event: str, fragment: str
 ) -> None:
     result = run("policy", "explain", policy, event)
 
-    assert result.exit_code == code
+    # invalid input, as the docs say of an invalid file
+    assert result.exit_code == 2
     assert result.stderr.startswith("redline: ")
     assert fragment in result.stderr
+
+
+def test_explain_of_a_json_lines_file_says_one_event_is_expected(
+    policy: Path, tmp_path: Path
+) -> None:
+    events = tmp_path / "events.jsonl"
+    lines = [
+        {"event": "api_call", "properties": {"distinct_id": EMAIL, "text": PROMPT}},
+        {"event": "page_view", "properties": {"title": PHONE}},
+        {"event": "signup_v2", "properties": {}},
+    ]
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+    result = run("policy", "explain", policy, events)
+
+    assert result.exit_code == 2
+    assert "not valid JSON" not in result.stderr
+    assert (
+        f"{events}:2:1: 3 JSON values, one per line, where one event is expected"
+    ) in result.stderr
+    assert "redline policy test POLICY --events FILE" in result.stderr
+    assert_nothing_raw(result.output)
+
+    # the command it suggests reads the same file
+    suggested = run("policy", "test", policy, "--events", events)
+    assert suggested.exit_code == 0, suggested.output
+    assert "3 events: 2 kept, 1 dropped, 0 unreadable" in suggested.stdout
 
 
 def test_explain_redacts_property_names_that_carry_personal_data(

@@ -56,9 +56,23 @@ def parse_policy(text: str, source: str = "<policy>") -> CompiledPolicy:
         spec = PolicySpec.model_validate(raw)
     except ValidationError as exc:
         raise _yaml.validation_error(exc, marks, source) from None
-    unknown = unknown_override_events(spec)
+    unknown = [
+        override_event_error(
+            destination,
+            name,
+            source,
+            _yaml.locate(marks, ("destinations", destination, "events", name)),
+        )
+        for destination, name in unknown_override_events(spec)
+    ]
     if unknown:
-        destination, name = unknown[0]
-        where = _yaml.locate(marks, ("destinations", destination, "events", name))
-        raise override_event_error(destination, name, source, where)
+        first, *rest = unknown
+        raise ConfigError(
+            first.reason,
+            path=first.path,
+            line=first.line,
+            column=first.column,
+            fix=first.fix,
+            more=rest,
+        )
     return compile_policy(spec, source)
