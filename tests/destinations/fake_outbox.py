@@ -158,5 +158,8 @@ class FakeOutbox:
         )
         return len(back)
 
+    async def heartbeat(self) -> None:
+        """Memory always takes writes."""
+
     async def close(self) -> None:
         self.closed = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import sqlite3
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ from uuid import uuid4
 import httpx
 import pytest
 
-from harness import GatewayThread, gateway_thread, write_config
+from harness import GatewayProcess, GatewayThread, gateway_thread, write_config
 from redline.outbox import sqlite as sqlite_outbox
 from standins.mixpanel import MixpanelStandin
 
@@ -37,7 +38,11 @@ def _live(gw: GatewayThread) -> bool:
 
 
 class _DiskErrors(sqlite3.Connection):
-    """The outbox writer's connection; commits fail while ``broken``."""
+    """The outbox writer's connection; commits fail while ``broken``.
+
+    The failure is raised in Python at every COMMIT, even one SQLite would
+    commit without writing; a file that really refuses writes is tested
+    with RLIMIT_FSIZE below."""
 
     broken = False
 
@@ -64,6 +69,54 @@ def _thread_writer(config: Path) -> Path:
     text = config.read_text().replace("outbox:\n", "outbox:\n  writer: thread\n", 1)
     config.write_text(text)
     return config
+
+
+def _outbox_writer_pid(gw: GatewayProcess, writer: str) -> int:
+    """The process that owns the outbox's writing connection."""
+    assert gw.proc is not None
+    if writer == "thread":
+        return gw.proc.pid
+    for task in Path(f"/proc/{gw.proc.pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+            if b"redline.outbox._writer" in cmdline:
+                return int(child)
+    raise AssertionError("no outbox writer process")
+
+
+@pytest.mark.parametrize("writer", ["process", "thread"])
+def test_outbox_file_that_refuses_writes_fails_readiness_until_it_takes_them(
+    tmp_path: Path, writer: str
+) -> None:
+    # the kernel refuses every write past the file's first byte to the
+    # process that owns the writing connection (RLIMIT_FSIZE: EFBIG, as a
+    # full disk refuses with ENOSPC); Python ignores SIGXFSZ. Nothing is
+    # faked in SQLite or in Redline: reads, locks and a commit that
+    # changes nothing still work, as they do on a full disk
+    config = write_config(tmp_path)
+    if writer == "thread":
+        config = _thread_writer(config)
+    # the log goes to /dev/null: a regular file would refuse the gateway's
+    # own log lines too while the limit holds (thread writer)
+    with GatewayProcess(config, Path(os.devnull)) as gw:
+        assert _ready(gw)[0] == 200
+        assert track(gw.url, checkout(2, "before")).status_code == 200
+        pid = _outbox_writer_pid(gw, writer)
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+        try:
+            # an append cannot commit: the client is refused
+            assert track(gw.url, checkout(2, "refused")).status_code == 503
+            # and /readyz says so within its cache interval, without a request
+            wait_for(lambda: _ready(gw)[0] == 503, 5)
+            status, body = _ready(gw)
+            assert status == 503
+            assert _failing(body) == {"outbox": "cannot write (OutboxUnavailable)"}
+            assert _live(gw)
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+        wait_for(lambda: _ready(gw)[0] == 200, 5)
+        assert track(gw.url, checkout(2, "after")).status_code == 200
 
 
 def test_ready_when_all_is_well(tmp_path: Path) -> None:

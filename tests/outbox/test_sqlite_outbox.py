@@ -6,6 +6,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -335,6 +336,70 @@ async def test_a_schema_1_outbox_is_upgraded_in_place(
         await box.close()
     with contextlib.closing(sqlite3.connect(db)) as conn:
         assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("SELECT beats FROM heartbeat").fetchall() == []
+
+
+async def test_a_schema_2_outbox_without_a_heartbeat_gains_one(
+    db: Path, clock: FakeClock
+) -> None:
+    # the schema as it was before the heartbeat table, with a record waiting
+    before = sqlite_outbox._SCHEMA.split("CREATE TABLE IF NOT EXISTS heartbeat")[0]
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.executescript(before + "PRAGMA user_version = 2;")
+    box = await SqliteOutbox.open(db, clock=clock)
+    try:
+        await box.append(entries("a/x", "1"))
+        await box.heartbeat()
+        assert box.depth == 1
+    finally:
+        await box.close()
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (2,)
+        assert conn.execute("SELECT id, beats FROM heartbeat").fetchall() == [(1, 1)]
+    assert stored_ids(db) == ["1"]
+
+
+async def test_each_heartbeat_commits_a_write(outbox: SqliteOutbox, db: Path) -> None:
+    # the clock stands still: the count still changes, so SQLite writes
+    await outbox.heartbeat()
+    commits = outbox.commits
+    wal = (db.parent / (db.name + "-wal")).stat().st_size
+    await outbox.heartbeat()
+    await outbox.heartbeat()
+    assert outbox.commits == commits + 2
+    assert (db.parent / (db.name + "-wal")).stat().st_size > wal
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT id, beats, at FROM heartbeat").fetchall() == [
+            (1, 3, 1_000.0)
+        ]
+    assert outbox.depth == 0
+    assert await outbox.stats() == []
+
+
+async def test_a_heartbeat_fails_while_the_file_refuses_writes(db: Path) -> None:
+    # the kernel refuses the writer process every write past a file's first
+    # byte (RLIMIT_FSIZE, as a full disk refuses); a call that changes
+    # nothing still commits, so only a write finds out
+    box = await SqliteOutbox.open(db, writer="process")
+    try:
+        assert box._remote is not None
+        pid = box._remote.pid
+        soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (1, hard))
+        try:
+            assert await box.replay("no/such-route") == 0
+            with pytest.raises(OutboxUnavailable) as raised:
+                await box.heartbeat()
+            assert str(raised.value) == "outbox commit failed (OperationalError)"
+            with pytest.raises(OutboxUnavailable):
+                await box.append(entries("a/x", "1"))
+        finally:
+            resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+        await box.heartbeat()
+        await box.append(entries("a/x", "2"))
+    finally:
+        await box.close()
+    assert stored_ids(db) == ["2"]
 
 
 async def test_stats_give_depth_oldest_age_and_dead_count(

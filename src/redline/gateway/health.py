@@ -3,16 +3,18 @@
 Three conditions, each with a shape-only reason when it fails:
 
 ``outbox``
-    a no-op write goes through the outbox's writer and commits within the
-    probe timeout (it fails when the writer thread is gone, the disk
-    refuses commits, or the outbox is closed);
+    a heartbeat (one row rewritten) goes through the outbox's writer and
+    commits within the probe timeout, as an append would: it fails when the
+    writer thread or process is gone, the file or its disk refuses writes
+    (full, read-only, I/O errors), or the outbox is closed;
 ``policy``
     a valid compiled policy is loaded;
 ``backlog``
     fewer events wait than the high-water mark.
 
 A result is reused for ``cache_seconds`` so that a busy prober does not
-turn into a stream of transactions.
+turn into a stream of transactions: one heartbeat commit per interval at
+most (a second by default).
 """
 
 from __future__ import annotations
@@ -28,9 +30,6 @@ from ..outbox import Outbox
 __all__ = ["Check", "Readiness"]
 
 log = logging.getLogger("redline.health")
-
-# a route no record ever has: replaying its dead letters writes nothing
-_PROBE_ROUTE = "\x00redline-readiness-probe"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -85,7 +84,7 @@ class Readiness:
     async def _check_outbox(self) -> Check:
         try:
             async with asyncio.timeout(self._probe_timeout):
-                await self._outbox.replay(_PROBE_ROUTE)
+                await self._outbox.heartbeat()
         except TimeoutError:
             return Check("outbox", False, "the outbox writer did not answer")
         except Exception as exc:

@@ -91,4 +91,8 @@ class Outbox(Protocol):
     async def replay(self, route: str | None = None) -> int:
         """Move dead letters (of one route, or all) back into the queue."""
 
+    async def heartbeat(self) -> None:
+        """Commit a small durable write of no other consequence: the
+        outbox can store now. Raises when it cannot."""
+
     async def close(self) -> None: ...

@@ -26,7 +26,7 @@ The writer. One writer owns the writing connection: a thread of this
 process (``writer="thread"``, the default here) or a child process
 (``writer="process"``, what the gateway runs; see
 :mod:`redline.outbox._process`). ``append``, ``lease``, ``ack``, ``retry``,
-``bury`` and ``replay`` go to it in order; it takes everything that is
+``bury``, ``replay`` and ``heartbeat`` go to it in order; it takes everything that is
 waiting, runs it in ONE transaction (each call in its own savepoint, so one
 bad call fails alone; a lone call needs none), commits once, and resolves
 every caller's future on the loop. A failed commit
@@ -140,7 +140,15 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     failed_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dead_letters_route ON dead_letters (route, id);
+CREATE TABLE IF NOT EXISTS heartbeat (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    beats INT NOT NULL,
+    at REAL NOT NULL
+);
 """
+# heartbeat: one row the readiness probe rewrites (see SqliteOutbox.heartbeat).
+# An outbox of schema 2 without it gains it when opened; a Redline that
+# does not know it ignores it, so it needs no new schema version.
 
 _INSERT: Final = (
     "INSERT INTO outbox (route, insert_ids, records, size, waiting, attempts,"
@@ -548,6 +556,19 @@ def _replay_call(route: str | None) -> Callable[[_Writer], _Done[int]]:
     return run
 
 
+def _heartbeat(w: _Writer) -> _Done[None]:
+    # the count always changes, so the row's page is always written: SQLite
+    # leaves a page it would write unchanged out of the commit
+    beat = w.conn.execute(
+        "UPDATE heartbeat SET beats = beats + 1, at = ? WHERE id = 1", (w.clock(),)
+    )
+    if beat.rowcount == 0:
+        w.conn.execute(
+            "INSERT INTO heartbeat (id, beats, at) VALUES (1, 1, ?)", (w.clock(),)
+        )
+    return _Done(None)
+
+
 def _call_for(kind: str, args: Any, future: asyncio.Future[Any] | None) -> _Call[Any]:
     """The writer's call for a request of ``kind`` (as the public methods
     make them; the process writer gets them over its pipe)."""
@@ -566,6 +587,8 @@ def _call_for(kind: str, args: Any, future: asyncio.Future[Any] | None) -> _Call
         return _Call(_bury(ids, reason), future)
     if kind == "replay":
         return _Call(_replay_call(args), future)
+    if kind == "heartbeat":
+        return _Call(_heartbeat, future)
     raise ValueError(f"unknown outbox call {kind!r}")
 
 
@@ -799,6 +822,17 @@ class SqliteOutbox:
         """
         result: int = await self._submit("replay", route)
         return result
+
+    async def heartbeat(self) -> None:
+        """Rewrite the outbox's one heartbeat row and commit, as an append
+        commits (through the writer, synced for ``power``).
+
+        Raises :class:`OutboxUnavailable` when the commit fails: the file or
+        its disk refuses writes, the writer is gone or the outbox is closed.
+        A call that changes nothing would not find that out: SQLite commits
+        it without writing.
+        """
+        await self._submit("heartbeat", None)
 
     async def routes(self) -> list[str]:
         self._require_loop()
