@@ -3,7 +3,8 @@
 A FastAPI application mounted in the gateway, so that the OpenAPI document
 comes from the same models that validate requests. Callers send
 ``Authorization: Bearer <token>``; tokens live in ``keys.db`` as SHA-256
-digests, each with a role:
+digests, each with a role and perhaps an expiry (an expired token is
+refused as a revoked one is):
 
 ``viewer``
     reads projects, keys, policy status, the outbox, dead letters and
@@ -84,7 +85,8 @@ class AdminAuth:
         self._tokens: dict[str, AdminToken] = {}
 
     def identify(self, header: str | None) -> tuple[str, AdminToken | None]:
-        """("missing" | "malformed" | "unknown" | "revoked" | "ok", token)."""
+        """("missing" | "malformed" | "unknown" | "revoked" | "expired" | "ok",
+        token)."""
         if not header:
             return "missing", None
         scheme, _, given = header.partition(" ")
@@ -99,8 +101,9 @@ class AdminAuth:
         token = self._tokens.get(digest(given))
         if token is None:
             return "unknown", None
-        if token.revoked_at is not None:
-            return "revoked", token
+        state = token.state(time.time())
+        if state != "active":
+            return state, token
         return "ok", token
 
 
@@ -266,8 +269,13 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
 
     @api.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
     async def create_token(body: TokenCreate, token: Admin) -> TokenCreated:
+        expires = body.expires_at.timestamp() if body.expires_at else None
         made, secret = await asyncio.to_thread(
-            store.create_token, body.role, label=body.label, actor=f"token:{token.id}"
+            store.create_token,
+            body.role,
+            label=body.label,
+            expires_at=expires,
+            actor=f"token:{token.id}",
         )
         return TokenCreated(token=_token_out(made), secret=secret.reveal())
 
@@ -395,7 +403,9 @@ def _token_out(token: AdminToken) -> TokenOut:
         id=token.id,
         role=token.role,
         label=token.label,
+        state=token.state(time.time()),
         created_at=token.created_at,
+        expires_at=token.expires_at,
         revoked_at=token.revoked_at,
     )
 
