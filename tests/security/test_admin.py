@@ -110,10 +110,19 @@ def test_the_openapi_document_lists_exactly_the_pinned_operations(
         (method.upper(), path) for path, item in doc["paths"].items() for method in item
     }
     assert found == set(NEEDED)
-    # every operation says it answers 401 and 403
+    # every operation says it answers 401 and 403, and needs a bearer token
+    schemes = doc["components"]["securitySchemes"]
+    assert set(schemes) == {"bearer"}
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == (
+        "http",
+        "bearer",
+    )
     for item in doc["paths"].values():
         for operation in item.values():
             assert {"401", "403"} <= set(operation["responses"])
+            assert operation["security"] == [{"bearer": []}]
+    # not the document as a whole: it is served without a token
+    assert "security" not in doc
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(NEEDED))

@@ -14,6 +14,9 @@ refused as a revoked one is):
 ``admin``
     also creates, rotates and revokes ingest keys and admin tokens.
 
+The OpenAPI document declares this as the HTTP bearer security scheme
+``bearer``, named by every operation (the document itself needs no token).
+
 Every call, allowed or refused, is written to the audit log with the
 token's id (never the token), the route template (never the raw path,
 which a caller controls), the method and the status. Answers carry names,
@@ -32,6 +35,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -119,8 +123,22 @@ def _caller(request: Request) -> _Caller:
     return caller
 
 
-def _role(needed: Role) -> Callable[[Request], AdminToken]:
-    def check(request: Request) -> AdminToken:
+# declares the scheme in the OpenAPI document and names it on each operation
+# that depends on a role; it refuses nothing (auto_error=False): the caller
+# was already identified from the same header, and is judged below
+_BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="An admin token (`redline admin token create`), sent as "
+    "`Authorization: Bearer <token>`. Its role decides which operations it may "
+    "call; a missing, unknown, revoked or expired token gets 401, a role too "
+    "low 403.",
+    auto_error=False,
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
+def _role(needed: Role) -> Callable[[Request, Bearer], AdminToken]:
+    def check(request: Request, _: Bearer) -> AdminToken:
         caller = _caller(request)
         if caller.outcome != "ok" or caller.token is None:
             raise HTTPException(
