@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 _DURATION = re.compile(r"^(\d+)([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_LAST = datetime.datetime(9999, 12, 31, 23, 59, tzinfo=datetime.UTC).timestamp()
 
 
 def _fail(message: str, code: int = 2) -> NoReturn:
@@ -42,26 +43,34 @@ def _seconds(text: str, option: str) -> float:
 
 def _expiry(text: str | None) -> float | None:
     """A duration from now (``30d``) or an ISO date or time (UTC unless
-    it says otherwise)."""
+    it says otherwise), in the future and before the year 10000."""
     if text is None:
         return None
     if _DURATION.match(text.strip()):
-        return time.time() + _seconds(text, "--expires")
-    try:
-        when = datetime.datetime.fromisoformat(text.strip())
-    except ValueError:
-        _fail(
-            f"--expires {text!r} is neither a duration (30d) nor a date "
-            "(2027-01-31 or 2027-01-31T12:00:00+00:00)"
-        )
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=datetime.UTC)
-    return when.timestamp()
+        at = time.time() + _seconds(text, "--expires")
+    else:
+        try:
+            when = datetime.datetime.fromisoformat(text.strip())
+        except ValueError:
+            _fail(
+                f"--expires {text!r} is neither a duration (30d) nor a date "
+                "(2027-01-31 or 2027-01-31T12:00:00+00:00)"
+            )
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        at = when.timestamp()
+    if at > _LAST:
+        _fail(f"--expires {text!r} is after the year 9999; write e.g. 90d or 2w")
+    if at <= time.time():
+        _fail(f"--expires {text!r} is not in the future; write e.g. 90d or 2w")
+    return at
 
 
 def _when(value: float | None) -> str:
     if value is None:
         return "-"
+    if value > _LAST:  # the admin API takes any date
+        return "after 9999"
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(value))
 
 
@@ -264,32 +273,54 @@ def token() -> None:
     "policy; admin also manages keys and tokens.",
 )
 @click.option("--label", default="", help="Whose token it is (shown in lists).")
+@click.option(
+    "--expires",
+    help="A duration (90d) or a date (2027-01-31); default: until revoked.",
+)
 def token_create(
-    config_path: str | None, data_dir: str | None, role: str, label: str
+    config_path: str | None,
+    data_dir: str | None,
+    role: str,
+    label: str,
+    expires: str | None,
 ) -> None:
     """Make an admin API token and print it (once)."""
+    expires_at = _expiry(expires)
     config = _config(config_path, data_dir)
     with closing(_store(config)) as store:
-        made, secret = store.create_token(cast("Role", role), label=label)
+        made, secret = store.create_token(
+            cast("Role", role), label=label, expires_at=expires_at
+        )
     click.echo(f"created {role} token {made.id}")
     click.echo(f"  token: {secret.reveal()}")
     click.echo("  (shown once; send it as Authorization: Bearer <token>)")
+    if expires_at is not None:
+        click.echo(f"  expires {_when(expires_at)}")
 
 
 @token.command("list")
 @_config_option
 @_data_dir_option
 def token_list(config_path: str | None, data_dir: str | None) -> None:
-    """Admin tokens: id, role, label, state; never the tokens."""
+    """Admin tokens: id, role, state (active, expired or revoked), when
+    made, when they expire, label; never the tokens."""
     config = _config(config_path, data_dir)
     with closing(_store(config)) as store:
         found = store.tokens()
+    if not found:
+        click.echo("no admin tokens; make one with `redline admin token create`")
+        return
+    now = time.time()
+    click.echo(
+        f"{'id':<14} {'role':<9} {'state':<8} {'created':<20}  {'expires':<20}  label"
+    )
     for made in found:
-        state = "revoked" if made.revoked_at is not None else "active"
-        click.echo(
-            f"{made.id:<14} {made.role:<9} {state:<8} {_when(made.created_at)}"
+        line = (
+            f"{made.id:<14} {made.role:<9} {made.state(now):<8}"
+            f" {_when(made.created_at):<20}  {_when(made.expires_at):<20}"
             f"  {made.label}"
         )
+        click.echo(line.rstrip())
 
 
 @token.command("revoke")

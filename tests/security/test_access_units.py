@@ -1,8 +1,11 @@
 """The parts on their own: the rate limiter's arithmetic, the key ring's
-verdicts, and the CLI's refusals of bad durations and dates."""
+verdicts, admin tokens' expiry and states, keys.db upgraded in place, and
+the CLI's refusals of bad durations and dates."""
 
 from __future__ import annotations
 
+import re
+import sqlite3
 import time
 from pathlib import Path
 
@@ -12,8 +15,10 @@ from click.testing import CliRunner
 from harness import write_config
 from redline import config as config_mod
 from redline.access import KeyRing, KeyStore
+from redline.cli_keys import admin as admin_cli
 from redline.cli_keys import keys as keys_cli
 from redline.config import RateLimitSpec
+from redline.errors import RedlineError
 from redline.gateway._ratelimit import RateLimited, RateLimiter
 
 
@@ -93,3 +98,126 @@ def test_keys_rotate_refuses_a_bad_grace_and_config_keys(tmp_path: Path) -> None
     assert cfg.exit_code == 2 and "config file" in cfg.output
     missing = CliRunner().invoke(keys_cli, ["revoke", "--config", str(config), "k_0"])
     assert missing.exit_code == 1 and "redline keys list" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("soon", "'soon' is neither a duration (30d) nor a date"),
+        ("2027-13-01", "'2027-13-01' is neither a duration (30d) nor a date"),
+        ("0d", "'0d' is not in the future"),
+        ("2020-01-01", "'2020-01-01' is not in the future"),
+        ("99999999d", "'99999999d' is after the year 9999"),
+    ],
+)
+@pytest.mark.parametrize("command", ["keys", "token"])
+def test_expires_refuses_what_is_no_future_time(
+    tmp_path: Path, command: str, expires: str, message: str
+) -> None:
+    config = write_config(tmp_path)
+    if command == "keys":
+        cli, args = keys_cli, ["create", "--project", "demo", "--label", "x"]
+    else:
+        cli, args = admin_cli, ["token", "create", "--role", "viewer"]
+    result = CliRunner().invoke(
+        cli, [*args, "--config", str(config), "--expires", expires]
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"redline: --expires {message}"), result.output
+    assert not (tmp_path / "data" / "keys.db").exists()
+
+
+def test_token_list_shows_each_token_state_and_expiry(tmp_path: Path) -> None:
+    config = write_config(tmp_path)
+    made = CliRunner().invoke(
+        admin_cli,
+        [
+            *("token", "create", "--config", str(config), "--role", "viewer"),
+            *("--label", "ci", "--expires", "2099-01-01"),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    assert "expires 2099-01-01 00:00 UTC" in made.output
+    store = KeyStore.in_dir(tmp_path / "data")
+    old, _ = store.create_token("admin", label="old", expires_at=time.time() - 1)
+    gone, _ = store.create_token("operator", label="gone")
+    store.revoke_token(gone.id)
+    store.close()
+
+    listed = CliRunner().invoke(admin_cli, ["token", "list", "--config", str(config)])
+    assert listed.exit_code == 0, listed.output
+    header, *rows = listed.output.splitlines()
+    assert header.split() == ["id", "role", "state", "created", "expires", "label"]
+    date = r"\d{4}-\d\d-\d\d \d\d:\d\d UTC"
+    assert re.fullmatch(
+        rf"t_\w+ +viewer +active +{date} +2099-01-01 00:00 UTC +ci", rows[0]
+    )
+    assert re.fullmatch(rf"{old.id} +admin +expired +{date} +{date} +old", rows[1])
+    assert re.fullmatch(rf"{gone.id} +operator +revoked +{date} +- +gone", rows[2])
+    assert "rla_" not in listed.output
+
+
+# keys.db as the first Redline with admin tokens made it: no expiry, and no
+# user_version
+_SCHEMA_0 = """
+CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1), generation INTEGER NOT NULL);
+INSERT INTO meta (id, generation) VALUES (1, 3);
+CREATE TABLE ingest_keys (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, label TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE, origins TEXT NOT NULL, created_at REAL NOT NULL,
+    expires_at REAL, revoked_at REAL, replaces TEXT
+);
+CREATE TABLE admin_tokens (
+    id TEXT PRIMARY KEY, role TEXT NOT NULL, label TEXT NOT NULL,
+    digest TEXT NOT NULL UNIQUE, created_at REAL NOT NULL, revoked_at REAL
+);
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL, action TEXT NOT NULL,
+    subject TEXT NOT NULL, detail TEXT NOT NULL, actor TEXT NOT NULL,
+    audited INTEGER NOT NULL DEFAULT 0
+);
+INSERT INTO admin_tokens VALUES ('t_old', 'admin', 'ops', 'ab12', 1700000000.0, NULL);
+INSERT INTO ingest_keys VALUES
+    ('k_old', 'demo', 'web', 'cd34', '', 1700000000.0, NULL, NULL, NULL);
+"""
+
+
+def test_a_store_without_token_expiry_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(_SCHEMA_0)
+    conn.close()
+
+    store = KeyStore(path)
+    (old,) = store.tokens()
+    assert (old.id, old.digest, old.expires_at, old.state(time.time())) == (
+        "t_old",
+        "ab12",
+        None,
+        "active",
+    )
+    assert [k.id for k in store.ingest_keys()] == ["k_old"]
+    assert store.generation() == 3
+    made, _ = store.create_token("viewer", expires_at=time.time() + 60)
+    store.close()
+
+    # opened again, nothing changes: the schema's version says it is current
+    again = KeyStore(path)
+    assert [(t.id, t.expires_at) for t in again.tokens()] == [
+        ("t_old", None),
+        (made.id, made.expires_at),
+    ]
+    again.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (1,)
+    conn.close()
+
+
+def test_a_store_from_a_newer_redline_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "keys.db"
+    KeyStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 7")
+    conn.close()
+    with pytest.raises(RedlineError, match="newer Redline"):
+        KeyStore(path)

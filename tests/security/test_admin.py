@@ -1,9 +1,10 @@
-"""The admin API: every route refuses a missing, wrong, revoked or
+"""The admin API: every route refuses a missing, wrong, revoked, expired or
 under-privileged token; the allowed calls work; every call, allowed or
 refused, is in the audit log with the token's id and never the token."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,10 @@ def admin(tmp_path: Path) -> Iterator[Admin]:
     revoked, secret = store.create_token("admin", label="gone")
     store.revoke_token(revoked.id)
     tokens["revoked"] = (revoked.id, secret.reveal())
+    expired, secret = store.create_token(
+        "admin", label="old", expires_at=time.time() - 1
+    )
+    tokens["expired"] = (expired.id, secret.reveal())
     store.close()
     with gateway_thread(config) as gw:
         yield Admin(gw, tokens)
@@ -105,14 +110,23 @@ def test_the_openapi_document_lists_exactly_the_pinned_operations(
         (method.upper(), path) for path, item in doc["paths"].items() for method in item
     }
     assert found == set(NEEDED)
-    # every operation says it answers 401 and 403
+    # every operation says it answers 401 and 403, and needs a bearer token
+    schemes = doc["components"]["securitySchemes"]
+    assert set(schemes) == {"bearer"}
+    assert (schemes["bearer"]["type"], schemes["bearer"]["scheme"]) == (
+        "http",
+        "bearer",
+    )
     for item in doc["paths"].values():
         for operation in item.values():
             assert {"401", "403"} <= set(operation["responses"])
+            assert operation["security"] == [{"bearer": []}]
+    # not the document as a whole: it is served without a token
+    assert "security" not in doc
 
 
 @pytest.mark.parametrize(("method", "path"), sorted(NEEDED))
-def test_each_route_refuses_missing_wrong_revoked_and_low_tokens(
+def test_each_route_refuses_missing_wrong_revoked_expired_and_low_tokens(
     admin: Admin, method: str, path: str
 ) -> None:
     target = _concrete(path)
@@ -122,10 +136,12 @@ def test_each_route_refuses_missing_wrong_revoked_and_low_tokens(
         "wrong": admin.call(method, target, "rla_not-a-real-token", json=body),
         "basic": admin.call(method, target, json=body, header="Basic YWRtaW46YWRtaW4="),
         "revoked": admin.call(method, target, admin.tokens["revoked"][1], json=body),
+        "expired": admin.call(method, target, admin.tokens["expired"][1], json=body),
     }
     for name, reply in cases.items():
         assert reply.status_code == 401, (name, reply.text)
         assert reply.headers["www-authenticate"] == "Bearer"
+        assert reply.json() == {"detail": "a valid bearer token is required"}
     needed = NEEDED[(method, path)]
     for role in RANK[: RANK.index(needed)]:
         low = admin.as_role(role, method, target, json=body)
@@ -237,25 +253,86 @@ def test_an_admin_manages_keys_and_tokens_through_the_api(admin: Admin) -> None:
             if r["kind"].startswith(("key.", "token."))
         ]
 
-    wait_for(lambda: len(changes()) == 10, timeout=5)
-    # the four tokens made before start, then the API's changes
+    wait_for(lambda: len(changes()) == 11, timeout=5)
+    # the five tokens made before start, then the API's changes
     assert [k for k, _ in changes()] == [
         "token.create",
         "token.create",
         "token.create",
         "token.create",
         "token.revoke",
+        "token.create",
         "key.create",
         "key.rotate",
         "key.revoke",
         "token.create",
         "token.revoke",
     ]
-    assert {a for k, a in changes()[5:]} == {f"token:{admin_id}"}
+    assert {a for k, a in changes()[6:]} == {f"token:{admin_id}"}
     created = next(
         r["data"] for r in audit_records(data_dir) if r["kind"] == "key.create"
     )
     assert (created["key_id"], created["project"]) == (key_id, "demo")
+
+
+def test_an_expired_token_is_refused_as_a_revoked_one_and_audited(
+    admin: Admin,
+) -> None:
+    expired_id, expired = admin.tokens["expired"]
+    revoked = admin.tokens["revoked"][1]
+    gone = admin.call("GET", "/projects", expired)
+    assert gone.status_code == 401
+    assert gone.json() == admin.call("GET", "/projects", revoked).json()
+    assert gone.headers["www-authenticate"] == "Bearer"
+
+    data_dir = admin.gw.config.data_dir
+    wait_for(lambda: len(_access(data_dir)) == 2, timeout=5)
+    refused = _access(data_dir)[0]["data"]
+    assert refused == {
+        "method": "GET",
+        "route": "/admin/projects",
+        "status": 401,
+        "outcome": "refused",
+        "auth": "expired",
+        "token_id": expired_id,
+        "role": "admin",
+    }
+    assert _access(data_dir)[1]["data"]["auth"] == "revoked"
+    assert expired not in "".join(str(r) for r in audit_records(data_dir))
+
+
+def test_tokens_made_through_the_api_may_expire(admin: Admin) -> None:
+    soon = admin.as_role(
+        "admin",
+        "POST",
+        "/tokens",
+        json={"role": "viewer", "expires_at": "2099-01-01T00:00:00"},
+    )
+    assert soon.status_code == 201, soon.text
+    made = soon.json()["token"]
+    assert (made["state"], made["expires_at"]) == ("active", 4070908800.0)
+    assert admin.call("GET", "/projects", soon.json()["secret"]).status_code == 200
+
+    listed = {t["id"]: t for t in admin.as_role("admin", "GET", "/tokens").json()}
+    assert listed[admin.tokens["expired"][0]]["state"] == "expired"
+    assert listed[admin.tokens["revoked"][0]]["state"] == "revoked"
+    assert listed[admin.tokens["viewer"][0]]["expires_at"] is None
+    assert listed[made["id"]]["state"] == "active"
+
+    # a time already past makes a token that is refused from the start
+    past = admin.as_role(
+        "admin",
+        "POST",
+        "/tokens",
+        json={"role": "admin", "expires_at": "2001-01-01T00:00:00+02:00"},
+    )
+    assert past.json()["token"]["state"] == "expired"
+    assert admin.call("GET", "/tokens", past.json()["secret"]).status_code == 401
+    bad = admin.as_role(
+        "admin", "POST", "/tokens", json={"role": "admin", "expires_at": "soon"}
+    )
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["loc"] == ["body", "expires_at"]
 
 
 def test_viewers_read_and_operators_replay_and_reload(admin: Admin) -> None:

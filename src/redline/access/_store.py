@@ -4,6 +4,9 @@ Only SHA-256 digests of keys and tokens are stored; the secret is shown
 once, when it is made. Both are random (24 and 32 bytes), so a plain digest
 cannot be reversed, and lookups by digest stay cheap on the ingest path.
 
+Admin tokens, like stored ingest keys, may carry an expiry
+(``expires_at``); an expired token is refused as a revoked one is.
+
 Every change (create, rotate, revoke) also lands in a ``changes`` table
 with who made it. A running gateway notices the store's ``generation``
 going up, reloads its keys, and writes the changes it has not yet audited
@@ -54,7 +57,7 @@ CREATE TABLE IF NOT EXISTS ingest_keys (
     project TEXT NOT NULL,
     label TEXT NOT NULL,
     digest TEXT NOT NULL UNIQUE,
-    origins TEXT NOT NULL,          -- newline-separated; empty: any origin
+    origins TEXT NOT NULL,          -- newline-separated, empty: any origin
     created_at REAL NOT NULL,
     expires_at REAL,
     revoked_at REAL,
@@ -66,7 +69,8 @@ CREATE TABLE IF NOT EXISTS admin_tokens (
     label TEXT NOT NULL,
     digest TEXT NOT NULL UNIQUE,
     created_at REAL NOT NULL,
-    revoked_at REAL
+    revoked_at REAL,
+    expires_at REAL
 );
 CREATE TABLE IF NOT EXISTS changes (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -78,6 +82,9 @@ CREATE TABLE IF NOT EXISTS changes (
     audited INTEGER NOT NULL DEFAULT 0
 );
 """
+# PRAGMA user_version of keys.db. 0: the first schema, whose admin tokens
+# had no expiry; 1: admin_tokens.expires_at, added in place on open.
+_SCHEMA_VERSION = 1
 
 
 class NotFound(RedlineError):
@@ -114,6 +121,14 @@ class AdminToken:
     digest: str = dataclasses.field(repr=False)
     created_at: float
     revoked_at: float | None
+    expires_at: float | None = None
+
+    def state(self, now: float) -> Literal["active", "revoked", "expired"]:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -142,8 +157,38 @@ class KeyStore:
         )
         self._conn.execute("PRAGMA busy_timeout = 5000")
         self._lock = threading.Lock()
-        # executescript runs in its own transaction
-        self._conn.executescript(_SCHEMA)
+        try:
+            self._prepare()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _prepare(self) -> None:
+        """Make the schema, or bring an older store up to it in place."""
+        conn = self._conn
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > _SCHEMA_VERSION:
+            raise RedlineError(
+                f"{self.path} was written by a newer Redline (schema {version}, "
+                f"this one knows {_SCHEMA_VERSION}); upgrade Redline"
+            )
+        if version == _SCHEMA_VERSION:
+            return
+        # a CLI and a gateway may open the store at once: one upgrades, the
+        # other sees the column there once it gets the lock
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            columns = {r[1] for r in conn.execute("PRAGMA table_info(admin_tokens)")}
+            if "expires_at" not in columns:
+                conn.execute("ALTER TABLE admin_tokens ADD COLUMN expires_at REAL")
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     @classmethod
     def in_dir(cls, data_dir: Path) -> KeyStore:
@@ -309,7 +354,12 @@ class KeyStore:
     # -- admin tokens
 
     def create_token(
-        self, role: Role, *, label: str = "", actor: str = "cli"
+        self,
+        role: Role,
+        *,
+        label: str = "",
+        expires_at: float | None = None,
+        actor: str = "cli",
     ) -> tuple[AdminToken, Sensitive[str]]:
         if role not in ROLES:
             raise RedlineError(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -321,12 +371,13 @@ class KeyStore:
             digest=digest(secret),
             created_at=time.time(),
             revoked_at=None,
+            expires_at=expires_at,
         )
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO admin_tokens (id, role, label, digest, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (token.id, role, label, token.digest, token.created_at),
+                "INSERT INTO admin_tokens (id, role, label, digest, created_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (token.id, role, label, token.digest, token.created_at, expires_at),
             )
             self._changed(conn, "token.create", token.id, role, actor)
         return token, Sensitive(secret)
@@ -334,10 +385,10 @@ class KeyStore:
     def tokens(self) -> list[AdminToken]:
         with self._lock:
             rows = self._conn.execute(
-                "SELECT id, role, label, digest, created_at, revoked_at"
+                "SELECT id, role, label, digest, created_at, revoked_at, expires_at"
                 " FROM admin_tokens ORDER BY created_at, id"
             ).fetchall()
-        return [AdminToken(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+        return [AdminToken(*row) for row in rows]
 
     def revoke_token(self, token_id: str, *, actor: str = "cli") -> AdminToken:
         for token in self.tokens():

@@ -7,7 +7,7 @@ import datetime
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 # scheme://host[:port], as browsers send in Origin
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?$")
@@ -52,11 +52,21 @@ class KeyCreated(_Out):
     secret: str = Field(description="the ingest key; shown once, never again")
 
 
+def _aware(value: datetime.datetime) -> datetime.datetime:
+    # a time without a zone is UTC
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    return value
+
+
+_When = Annotated[datetime.datetime, AfterValidator(_aware)]
+
+
 class KeyCreate(_In):
     project: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)]
     label: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)]
     origins: Annotated[list[str], Field(max_length=100)] = []
-    expires_at: datetime.datetime | None = None
+    expires_at: _When | None = None
 
     @field_validator("origins")
     @classmethod
@@ -64,13 +74,6 @@ class KeyCreate(_In):
         for origin in value:
             if not _ORIGIN.match(origin):
                 raise ValueError("origins look like https://app.example.com[:port]")
-        return value
-
-    @field_validator("expires_at")
-    @classmethod
-    def _aware(cls, value: datetime.datetime | None) -> datetime.datetime | None:
-        if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
         return value
 
 
@@ -85,7 +88,9 @@ class TokenOut(_Out):
     id: str
     role: Literal["viewer", "operator", "admin"]
     label: str
+    state: Literal["active", "revoked", "expired"]
     created_at: float
+    expires_at: float | None
     revoked_at: float | None
 
 
@@ -97,6 +102,11 @@ class TokenCreated(_Out):
 class TokenCreate(_In):
     role: Literal["viewer", "operator", "admin"]
     label: Annotated[str, Field(max_length=MAX_LABEL)] = ""
+    expires_at: _When | None = Field(
+        default=None,
+        description="refuse the token from this time on (UTC unless it says "
+        "otherwise); without it, until revoked",
+    )
 
 
 class PolicyOut(_Out):

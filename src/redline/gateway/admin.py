@@ -3,7 +3,8 @@
 A FastAPI application mounted in the gateway, so that the OpenAPI document
 comes from the same models that validate requests. Callers send
 ``Authorization: Bearer <token>``; tokens live in ``keys.db`` as SHA-256
-digests, each with a role:
+digests, each with a role and perhaps an expiry (an expired token is
+refused as a revoked one is):
 
 ``viewer``
     reads projects, keys, policy status, the outbox, dead letters and
@@ -12,6 +13,9 @@ digests, each with a role:
     also replays dead letters and reloads the policy;
 ``admin``
     also creates, rotates and revokes ingest keys and admin tokens.
+
+The OpenAPI document declares this as the HTTP bearer security scheme
+``bearer``, named by every operation (the document itself needs no token).
 
 Every call, allowed or refused, is written to the audit log with the
 token's id (never the token), the route template (never the raw path,
@@ -31,6 +35,7 @@ from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
@@ -84,7 +89,8 @@ class AdminAuth:
         self._tokens: dict[str, AdminToken] = {}
 
     def identify(self, header: str | None) -> tuple[str, AdminToken | None]:
-        """("missing" | "malformed" | "unknown" | "revoked" | "ok", token)."""
+        """("missing" | "malformed" | "unknown" | "revoked" | "expired" | "ok",
+        token)."""
         if not header:
             return "missing", None
         scheme, _, given = header.partition(" ")
@@ -99,8 +105,9 @@ class AdminAuth:
         token = self._tokens.get(digest(given))
         if token is None:
             return "unknown", None
-        if token.revoked_at is not None:
-            return "revoked", token
+        state = token.state(time.time())
+        if state != "active":
+            return state, token
         return "ok", token
 
 
@@ -116,8 +123,22 @@ def _caller(request: Request) -> _Caller:
     return caller
 
 
-def _role(needed: Role) -> Callable[[Request], AdminToken]:
-    def check(request: Request) -> AdminToken:
+# declares the scheme in the OpenAPI document and names it on each operation
+# that depends on a role; it refuses nothing (auto_error=False): the caller
+# was already identified from the same header, and is judged below
+_BEARER = HTTPBearer(
+    scheme_name="bearer",
+    description="An admin token (`redline admin token create`), sent as "
+    "`Authorization: Bearer <token>`. Its role decides which operations it may "
+    "call; a missing, unknown, revoked or expired token gets 401, a role too "
+    "low 403.",
+    auto_error=False,
+)
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]
+
+
+def _role(needed: Role) -> Callable[[Request, Bearer], AdminToken]:
+    def check(request: Request, _: Bearer) -> AdminToken:
         caller = _caller(request)
         if caller.outcome != "ok" or caller.token is None:
             raise HTTPException(
@@ -266,8 +287,13 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
 
     @api.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
     async def create_token(body: TokenCreate, token: Admin) -> TokenCreated:
+        expires = body.expires_at.timestamp() if body.expires_at else None
         made, secret = await asyncio.to_thread(
-            store.create_token, body.role, label=body.label, actor=f"token:{token.id}"
+            store.create_token,
+            body.role,
+            label=body.label,
+            expires_at=expires,
+            actor=f"token:{token.id}",
         )
         return TokenCreated(token=_token_out(made), secret=secret.reveal())
 
@@ -395,7 +421,9 @@ def _token_out(token: AdminToken) -> TokenOut:
         id=token.id,
         role=token.role,
         label=token.label,
+        state=token.state(time.time()),
         created_at=token.created_at,
+        expires_at=token.expires_at,
         revoked_at=token.revoked_at,
     )
 
