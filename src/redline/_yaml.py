@@ -136,15 +136,7 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     ]
     found = [_error(item, marks, source) for item in chosen]
     found.sort(key=lambda e: (e.line or 0, e.column or 0))
-    first, *rest = found
-    return ConfigError(
-        first.reason,
-        path=first.path,
-        line=first.line,
-        column=first.column,
-        fix=first.fix,
-        more=rest,
-    )
+    return ConfigError.joined(found)
 
 
 class _Item:

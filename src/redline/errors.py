@@ -45,6 +45,20 @@ class ConfigError(RedlineError):
         self.more = tuple(e for error in more for e in error.errors)
         super().__init__("; ".join(error.render() for error in self.errors))
 
+    @classmethod
+    def joined(cls, errors: Sequence[ConfigError]) -> ConfigError:
+        """One error carrying all of ``errors`` (at least one), the first
+        in front."""
+        first, *rest = errors
+        return cls(
+            first.reason,
+            path=first.path,
+            line=first.line,
+            column=first.column,
+            fix=first.fix,
+            more=rest,
+        )
+
     @property
     def errors(self) -> tuple[ConfigError, ...]:
         """This error and the others found with it, in file order."""

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal
 
-from ._store import KeyStore, StoredKey, digest
+from ._store import KeyStore, State, StoredKey, digest, state
 
 if TYPE_CHECKING:
     from ..config import Config, Project
@@ -52,12 +52,8 @@ class KeyInfo:
             return True
         return normal_origin(origin) in self.origins
 
-    def state(self, now: float) -> Literal["active", "revoked", "expired"]:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and now >= self.expires_at:
-            return "expired"
-        return "active"
+    def state(self, now: float) -> State:
+        return state(self.revoked_at, self.expires_at, now)
 
     def as_dict(self, now: float) -> dict[str, object]:
         return {

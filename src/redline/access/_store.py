@@ -95,6 +95,18 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
 
 
+State = Literal["active", "revoked", "expired"]
+
+
+def state(revoked_at: float | None, expires_at: float | None, now: float) -> State:
+    """A key's or token's state at ``now``: revoked wins over expired."""
+    if revoked_at is not None:
+        return "revoked"
+    if expires_at is not None and now >= expires_at:
+        return "expired"
+    return "active"
+
+
 @dataclasses.dataclass(frozen=True, slots=True)
 class StoredKey:
     id: str
@@ -123,12 +135,8 @@ class AdminToken:
     revoked_at: float | None
     expires_at: float | None = None
 
-    def state(self, now: float) -> Literal["active", "revoked", "expired"]:
-        if self.revoked_at is not None:
-            return "revoked"
-        if self.expires_at is not None and now >= self.expires_at:
-            return "expired"
-        return "active"
+    def state(self, now: float) -> State:
+        return state(self.revoked_at, self.expires_at, now)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

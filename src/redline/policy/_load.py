@@ -66,13 +66,5 @@ def parse_policy(text: str, source: str = "<policy>") -> CompiledPolicy:
         for destination, name in unknown_override_events(spec)
     ]
     if unknown:
-        first, *rest = unknown
-        raise ConfigError(
-            first.reason,
-            path=first.path,
-            line=first.line,
-            column=first.column,
-            fix=first.fix,
-            more=rest,
-        )
+        raise ConfigError.joined(unknown)
     return compile_policy(spec, source)
