@@ -169,3 +169,27 @@ def test_web_addresses_are_scrubbed_not_dropped(tmp_path: Path) -> None:
     second.mkdir()
     _, again, _, _ = _audit(runner, [str(clean)], second)
     assert again["blast_radius"]["by_kind"] == []
+
+
+def test_a_property_that_is_not_always_a_web_address_is_dropped(
+    tmp_path: Path,
+) -> None:
+    """Three URLs first, then free text with a card and an email: the
+    examples kept are all URLs, but the property is no web address, and url
+    would let the text through."""
+    events = []
+    for n in range(30):
+        link = (
+            # three shapes of URL: all the examples an audit keeps
+            "https://app.example.com/" + "docs/" * (n + 1)
+            if n < 3
+            else f"Patient Jane Doe{n} was diagnosed today, write to "
+            f"jane{n}@example.org, card 4111 1111 1111 1111 on file for billing"
+        )
+        events.append(
+            {"event": "Note", "properties": {"distinct_id": f"u{n}", "link": link}}
+        )
+    export = tmp_path / "export.jsonl"
+    export.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    _, _, _, policy = _audit(CliRunner(), [str(export)], tmp_path)
+    assert "link: drop" in policy, policy

@@ -38,6 +38,7 @@ __all__ = [
 ]
 
 MAX_SHAPES = 3  # example shapes kept per property
+_WEB = ("http://", "https://", "HTTP://", "HTTPS://", "Http://", "Https://")
 MAX_MALFORMED = 100  # malformed lines listed by file:line (all are counted)
 _BATCH = 16_384  # records folded column by column at once
 _SHAPE_TRIES = 32  # values shaped per property and partial, looking for variety
@@ -101,10 +102,13 @@ class Property:
     findings: dict[str, Finding] = dataclasses.field(default_factory=dict)
     # values shaped so far here; shaping stops after a few (not merged)
     tries: int = 0
+    # whether every value seen is a string holding an http(s) URL
+    all_urls: bool = True
 
     def merge(self, other: Property) -> None:
         self.events += other.events
         self.flagged += other.flagged
+        self.all_urls = self.all_urls and other.all_urls
         self.types.update(other.types)
         self.distinct.merge(other.distinct)
         for shape in other.shapes:
@@ -331,6 +335,13 @@ class Partial:
         else:
             for value in plain:
                 _distinct(prop.distinct, value)
+        if prop.all_urls:
+            # stops at the first value that is not one: nearly free for
+            # every other property
+            for value in plain:
+                if type(value) is not str or not value.startswith(_WEB):
+                    prop.all_urls = False
+                    break
         if prop.tries < _SHAPE_TRIES:
             for value in plain[: _SHAPE_TRIES - prop.tries]:
                 prop.tries += 1

@@ -3,7 +3,7 @@
 The policy is an allowlist of the events and properties seen: properties
 without findings are kept; identifiers (a property whose every finding was
 a whole email or phone number, such as an email used as an id) are hashed;
-user agents are generalised; web addresses (every example seen is an http or
+user agents are generalised; web addresses (every value seen is an http or
 https URL) are scrubbed by the ``url`` action, which keeps the address
 without userinfo, fragment or query, and leaves what remains to the
 engine's detection net; secrets, payment cards, free text, IP addresses and
@@ -31,8 +31,12 @@ _YAML_WORDS = frozenset(
     {"y", "n", "yes", "no", "true", "false", "on", "off", "null", "~"}
 )
 _GLOB = re.compile(r"[*?\[\]]")
-# the masked shape of an http or https URL: letters are shown as a or A
-_URL_SHAPE = re.compile(r"[aA]{4}[aA]?://")
+# findings a web address can carry in its query, fragment or userinfo,
+# which the url action removes, or in its path, which the net redacts
+_URL_KINDS = frozenset(
+    {"EMAIL", "PHONE", "API_KEY", "JWT", "CREDENTIAL",
+     "IP_ADDRESS", "CREDIT_CARD", "IBAN", "US_SSN", "JP_MY_NUMBER"}
+)  # fmt: skip
 
 
 def action_for(prop: Property) -> str:
@@ -108,11 +112,13 @@ def suggest_policy(partial: Partial) -> str:
 
 
 def _url_valued(prop: Property) -> bool:
-    """Every value seen is a string and every example shape an http(s) URL."""
+    """Every value seen is an http(s) URL, and nothing was found that a URL
+    rule cannot take away (free text, a user agent: those are no URL)."""
     return (
-        bool(prop.shapes)
+        prop.all_urls
+        and prop.events > 0
         and set(prop.types) == {"string"}
-        and all(_URL_SHAPE.match(shape) for shape in prop.shapes)
+        and set(prop.findings) <= _URL_KINDS
     )
 
 
