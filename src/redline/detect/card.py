@@ -59,17 +59,35 @@ _SEPARATOR = re.compile(r"[ \-]")
 
 # how far from a card number its security code or expiry may stand
 _NEAR = 80
+# a month and a year as cards print them: 12/29, 12-2029, 12 / 29, 1229 only
+# after a label; 2029-12 (year first) too
+_MONTH_YEAR = (
+    r"(?:(?:0?[1-9]|1[0-2]) ?(?:[/-]|%2f) ?(?:20)?[0-9]{2}"
+    r"|20[0-9]{2}[/-](?:0?[1-9]|1[0-2])"
+    r"|(?:0[1-9]|1[0-2])[0-9]{2})"
+)
 _EXTRAS = re.compile(
-    r"(?i)(?<![a-z0-9])(?:"
-    # the security code: three or four digits after its label
-    r"(?:cvv2?|cvc2?|cvn|cid|csc|(?:card[ _-]?)?security[ _-]?code)"
-    r"[\s:=#\"'-]{0,4}(?P<code>[0-9]{3,4})"
+    r"(?i)(?:"
+    # the security code: three or four digits after its label (cardCvv,
+    # card_cvc and cvv_code too)
+    r"(?:(?<![a-z0-9])|(?<=card)|(?<=card[_-]))"
+    r"(?:cvv2?|cvc2?|cvn|cid|csc|(?:card[ _-]?)?sec(?:urity)?[ _-]?code)"
+    r"(?:[ _-]?(?:code|number|no))?"
+    r"[\s:=#\"'-]{0,6}(?P<code>[0-9]{3,4})"
     r"|"
-    # the expiry: month and two- or four-digit year after its label
-    r"(?:exp(?:iry|ires|iration)?(?:[ _.-]?date)?|valid[ _-]?(?:thru|through|until)"
-    r"|good[ _-]?thru)"
-    r"[\s:=#\"'.-]{0,4}(?P<expiry>(?:0?[1-9]|1[0-2]) ?[/-] ?(?:20)?[0-9]{2})"
+    # the expiry: a month and year after its label
+    r"(?:(?<![a-z0-9])|(?<=card)|(?<=card[_-]))"
+    r"(?:exp(?:iry|ires|iration)?(?:[ _.-]?(?:date|on))?"
+    r"|valid[ _-]?(?:thru|through|until)|good[ _-]?thru)"
+    r"[\s:=#\"'.-]{0,6}(?P<expiry>" + _MONTH_YEAR + r")"
     r")(?![0-9])"
+)
+# an unlabelled expiry, and a code after it, right after the card, as card
+# dumps and payment logs write them (4111111111111111|12/29|123)
+_TAIL = re.compile(
+    r"[ |,;:/]{1,3}(?P<expiry>(?:0?[1-9]|1[0-2]) ?[/-] ?(?:20)?[0-9]{2}"
+    r"|(?:0?[1-9]|1[0-2])[ |,;:]{1,3}(?:20)?[0-9]{2})(?![0-9/])"
+    r"(?:[ |,;:/]{1,3}(?P<code>[0-9]{3,4}))?(?![0-9])"
 )
 
 
@@ -163,16 +181,30 @@ def _grouped_prefix(written: str) -> tuple[str, str | None]:
 
 
 def _extras(text: str, cards: list[Span]) -> list[Span]:
-    """Labelled security codes and expiry dates near the cards found."""
+    """Security codes and expiry dates near the cards found: labelled ones
+    within ``_NEAR`` characters, unlabelled ones right after a card. Each
+    stretch of text is searched once, however many cards it is near."""
     out = []
-    for match in _EXTRAS.finditer(text):
-        group = "code" if match.group("code") is not None else "expiry"
-        start, end = match.span(group)
-        if any(
-            card.start - _NEAR <= start and end <= card.end + _NEAR for card in cards
-        ):
-            reason = "security code" if group == "code" else "expiry date"
-            out.append(
-                Span(EntityType.CREDIT_CARD, start, end, 0.9, f"{reason} near a card")
-            )
+    windows: list[list[int]] = []
+    for card in sorted(cards, key=lambda span: span.start):
+        low, high = max(card.start - _NEAR, 0), card.end + _NEAR
+        if windows and low <= windows[-1][1]:
+            windows[-1][1] = max(windows[-1][1], high)
+        else:
+            windows.append([low, high])
+        tail = _TAIL.match(text, card.end)
+        if tail is not None:
+            for group in ("expiry", "code"):
+                if tail.group(group) is not None:
+                    out.append(_extra(tail, group, "after a card"))
+    for low, high in windows:
+        for match in _EXTRAS.finditer(text, low, high):
+            group = "code" if match.group("code") is not None else "expiry"
+            out.append(_extra(match, group, "near a card"))
     return out
+
+
+def _extra(match: re.Match[str], group: str, where: str) -> Span:
+    start, end = match.span(group)
+    reason = "security code" if group == "code" else "expiry date"
+    return Span(EntityType.CREDIT_CARD, start, end, 0.9, f"{reason} {where}")
