@@ -125,15 +125,8 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     # an error about a value whose parts have errors of their own ("at
     # least 1 item after validation" of a list whose only item failed)
     # says nothing more
-    chosen = [
-        item
-        for item in chosen
-        if not any(
-            len(other.path) > len(item.path)
-            and other.path[: len(item.path)] == item.path
-            for other in chosen
-        )
-    ]
+    ancestors = {item.path[:i] for item in chosen for i in range(len(item.path))}
+    chosen = [item for item in chosen if item.path not in ancestors]
     found = [_error(item, marks, source) for item in chosen]
     found.sort(key=lambda e: (e.line or 0, e.column or 0))
     return ConfigError.joined(found)

@@ -23,8 +23,9 @@ from .errors import ConfigError, RedlineError
 
 
 def _fail(exc: RedlineError) -> None:
-    # a file with several problems: one line each
-    lines = [e.render() for e in exc.errors] if isinstance(exc, ConfigError) else [exc]
+    # a file with several problems: one line each (the first ones, counted
+    # beyond ConfigError.SHOWN)
+    lines = exc.lines() if isinstance(exc, ConfigError) else [str(exc)]
     for line in lines:
         click.echo(f"redline: {line}", err=True)
     sys.exit(exc.exit_code)
