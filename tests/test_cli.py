@@ -208,6 +208,21 @@ def test_policy_check_refuses_a_bad_policy_naming_file_line_and_column(
     assert int(match.group(2)) >= 1
 
 
+def test_policy_check_of_a_recursive_alias_exits_2_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "bad.yaml"
+    policy.write_text("version: 1\nx: &a {b: *a}\n")
+
+    result = run("policy", "check", policy)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"redline: {policy}:2:8: an alias refers to a value that contains it"
+        " (fix: an alias can only repeat an anchored value from outside it)\n"
+    )
+
+
 def test_policy_check_of_a_missing_file_exits_2(tmp_path: Path) -> None:
     result = run("policy", "check", tmp_path / "absent.yaml")
 
@@ -468,6 +483,17 @@ def test_serve_with_a_broken_config_exits_2_with_the_location(tmp_path: Path) ->
 
     assert result.exit_code == 2
     assert re.search(rf"{re.escape(str(config))}:\d+:\d+: ", result.stderr)
+
+
+def test_serve_with_a_recursive_alias_in_the_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "redline.yaml"
+    config.write_text("server: &s {port: 9000, again: *s}\nprojects: {}\n")
+
+    result = run("serve", "--config", config)
+
+    assert result.exit_code == 2
+    assert f"redline: {config}:1:25: an alias refers to a value" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- the README's promises ----------------------------------------------------

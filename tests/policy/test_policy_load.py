@@ -133,3 +133,49 @@ def test_sorting_out_many_errors_takes_linear_time() -> None:
     # the parent's error says nothing more than its parts' errors
     assert len(error.errors) == count
     assert elapsed < 1.0, elapsed
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column"),
+    [
+        # the value of b is the mapping it is in: the key b is named
+        ("version: 1\nx: &a {b: *a}\n", 2, 8),
+        ("version: 1\nx: &a\n  b:\n    c: *a\n", 4, 5),
+        # an item of the list it is: the list is named
+        ("version: 1\nx: &a [1, *a]\n", 2, 4),
+    ],
+)
+def test_an_alias_to_a_value_that_contains_it_is_named_with_its_line(
+    text: str, line: int, column: int
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_policy(text, "policy.yaml")
+
+    error = info.value
+    assert (error.path, error.line, error.column) == ("policy.yaml", line, column)
+    assert error.reason == "an alias refers to a value that contains it"
+    assert error.fix
+
+
+def test_an_alias_repeated_outside_its_anchor_is_read() -> None:
+    text = "version: 1\ndefaults: &d {detect: [email]}\nx: [*d, *d]\n"
+
+    with pytest.raises(ConfigError) as info:
+        parse_policy(text, "policy.yaml")
+
+    # read in full: only the unknown key is wrong
+    assert info.value.reason == "unknown key 'x'"
+
+
+def test_values_nested_too_deeply_are_a_config_error() -> None:
+    depth = 3000
+    for text in (
+        "version: 1\nx: " + "[" * depth + "]" * depth + "\n",
+        "version: 1\nx: " + "{a: " * depth + "1" + "}" * depth + "\n",
+    ):
+        with pytest.raises(ConfigError) as info:
+            parse_policy(text, "policy.yaml")
+
+        assert info.value.path == "policy.yaml"
+        assert info.value.reason == "values are nested too deeply to read"
+        assert info.value.fix
