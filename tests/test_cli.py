@@ -9,10 +9,12 @@ import importlib.metadata
 import json
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +376,92 @@ def test_events_show_the_address_and_person_operations_stored_beside_events(
     assert "person" in table.stdout
     assert "$set.plan" in table.stdout
     assert "@example.com" not in table.stdout
+
+
+def _store_rows(data_dir: Path, envelopes: list[object]) -> None:
+    # rows as the store holds them, written by hand: their "$person" need
+    # not be what the gateway writes
+    with LocalStore.in_dir(data_dir):
+        pass
+    with closing(sqlite3.connect(data_dir / "store.db")) as db, db:
+        for n, envelope in enumerate(envelopes):
+            record = {
+                "k": "track",
+                "n": f"odd{n}",
+                "p": {},
+                "d": "u",
+                "i": f"x{n}",
+                "t": 1764230400.0 + n,
+                "ip": None,
+                "imp": False,
+                "e": envelope,
+            }
+            db.execute(
+                "INSERT INTO events (project, kind, name, distinct_id, time,"
+                " insert_id, stored_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    "demo",
+                    "track",
+                    f"odd{n}",
+                    "u",
+                    record["t"],
+                    f"x{n}",
+                    0.0,
+                    orjson.dumps(record).decode(),
+                ),
+            )
+
+
+def test_events_table_shows_person_values_that_are_not_mappings_as_json(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    _store_rows(
+        data_dir,
+        [
+            {"$person": "str"},
+            {"$person": ["a", "b"]},
+            {"$person": 12},
+            ["not", "a", "mapping"],
+            {"$person": {"$set": {"plan": "pro"}, "$unset": ["old"]}},
+        ],
+    )
+
+    result = run("events", "--data-dir", data_dir)
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    cells = {
+        line.split("│")[2].strip(): line.split("│")[5].strip()
+        for line in lines
+        if "│ odd" in line
+    }
+    assert cells == {
+        "odd0": '"str"',
+        "odd1": '["a","b"]',
+        "odd2": "12",
+        "odd3": "",
+        "odd4": '$set.plan="pro"',
+    }
+    assert '$unset=["old"]' in result.stdout
+
+
+def test_events_table_shows_the_first_8_person_operations_and_counts_the_others(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    many = {f"k{i:03d}": "v" * 80 for i in range(300)}
+    _store_rows(data_dir, [{"$person": {"$set": many, "$unset": ["old"]}}])
+
+    result = run("events", "--data-dir", data_dir)
+
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert [f"$set.k{i:03d}=" in text for i in range(10)] == [True] * 8 + [False] * 2
+    assert "… 293 more" in text
+    # 301 operations made over 1,200 lines at 80 columns; now 8 of them
+    # (a long value folds to 4 lines), the count, and the table's frame
+    assert len(text.splitlines()) < 50
 
 
 def test_events_without_a_store_says_so_and_exits_1(tmp_path: Path) -> None:
