@@ -9,10 +9,12 @@ import importlib.metadata
 import json
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +210,21 @@ def test_policy_check_refuses_a_bad_policy_naming_file_line_and_column(
     assert int(match.group(2)) >= 1
 
 
+def test_policy_check_of_a_recursive_alias_exits_2_naming_the_line(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "bad.yaml"
+    policy.write_text("version: 1\nx: &a {b: *a}\n")
+
+    result = run("policy", "check", policy)
+
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"redline: {policy}:2:8: an alias refers to a value that contains it"
+        " (fix: an alias can only repeat an anchored value from outside it)\n"
+    )
+
+
 def test_policy_check_of_a_missing_file_exits_2(tmp_path: Path) -> None:
     result = run("policy", "check", tmp_path / "absent.yaml")
 
@@ -361,6 +378,92 @@ def test_events_show_the_address_and_person_operations_stored_beside_events(
     assert "@example.com" not in table.stdout
 
 
+def _store_rows(data_dir: Path, envelopes: list[object]) -> None:
+    # rows as the store holds them, written by hand: their "$person" need
+    # not be what the gateway writes
+    with LocalStore.in_dir(data_dir):
+        pass
+    with closing(sqlite3.connect(data_dir / "store.db")) as db, db:
+        for n, envelope in enumerate(envelopes):
+            record = {
+                "k": "track",
+                "n": f"odd{n}",
+                "p": {},
+                "d": "u",
+                "i": f"x{n}",
+                "t": 1764230400.0 + n,
+                "ip": None,
+                "imp": False,
+                "e": envelope,
+            }
+            db.execute(
+                "INSERT INTO events (project, kind, name, distinct_id, time,"
+                " insert_id, stored_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    "demo",
+                    "track",
+                    f"odd{n}",
+                    "u",
+                    record["t"],
+                    f"x{n}",
+                    0.0,
+                    orjson.dumps(record).decode(),
+                ),
+            )
+
+
+def test_events_table_shows_person_values_that_are_not_mappings_as_json(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    _store_rows(
+        data_dir,
+        [
+            {"$person": "str"},
+            {"$person": ["a", "b"]},
+            {"$person": 12},
+            ["not", "a", "mapping"],
+            {"$person": {"$set": {"plan": "pro"}, "$unset": ["old"]}},
+        ],
+    )
+
+    result = run("events", "--data-dir", data_dir)
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    cells = {
+        line.split("│")[2].strip(): line.split("│")[5].strip()
+        for line in lines
+        if "│ odd" in line
+    }
+    assert cells == {
+        "odd0": '"str"',
+        "odd1": '["a","b"]',
+        "odd2": "12",
+        "odd3": "",
+        "odd4": '$set.plan="pro"',
+    }
+    assert '$unset=["old"]' in result.stdout
+
+
+def test_events_table_shows_the_first_8_person_operations_and_counts_the_others(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    many = {f"k{i:03d}": "v" * 80 for i in range(300)}
+    _store_rows(data_dir, [{"$person": {"$set": many, "$unset": ["old"]}}])
+
+    result = run("events", "--data-dir", data_dir)
+
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert [f"$set.k{i:03d}=" in text for i in range(10)] == [True] * 8 + [False] * 2
+    assert "… 293 more" in text
+    # 301 operations made over 1,200 lines at 80 columns; now 8 of them
+    # (a long value folds to 4 lines), the count, and the table's frame
+    assert len(text.splitlines()) < 50
+
+
 def test_events_without_a_store_says_so_and_exits_1(tmp_path: Path) -> None:
     result = run("events", "--data-dir", tmp_path / "nothing-here")
 
@@ -468,6 +571,17 @@ def test_serve_with_a_broken_config_exits_2_with_the_location(tmp_path: Path) ->
 
     assert result.exit_code == 2
     assert re.search(rf"{re.escape(str(config))}:\d+:\d+: ", result.stderr)
+
+
+def test_serve_with_a_recursive_alias_in_the_config_exits_2(tmp_path: Path) -> None:
+    config = tmp_path / "redline.yaml"
+    config.write_text("server: &s {port: 9000, again: *s}\nprojects: {}\n")
+
+    result = run("serve", "--config", config)
+
+    assert result.exit_code == 2
+    assert f"redline: {config}:1:25: an alias refers to a value" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 # -- the README's promises ----------------------------------------------------

@@ -46,15 +46,33 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
             column=mark.column + 1 if mark else None,
             fix="check indentation and quoting around this point",
         ) from None
+    except RecursionError:
+        raise _too_deep(source) from None
     marks: Marks = {}
     if node is None:
         return None, marks
-    return _build(node, (), marks, source), marks
+    try:
+        return _build(node, (), marks, source, set()), marks
+    except RecursionError:
+        raise _too_deep(source) from None
 
 
-def _build(node: yaml.Node, path: Path, marks: Marks, source: str) -> Any:
+def _too_deep(source: str) -> ConfigError:
+    return ConfigError(
+        "values are nested too deeply to read",
+        path=source,
+        fix="write the lists and mappings with fewer levels",
+    )
+
+
+def _build(
+    node: yaml.Node, path: Path, marks: Marks, source: str, within: set[int]
+) -> Any:
+    # ``within``: the nodes this one is inside; an alias to one of them
+    # (x: &a {b: *a}) would make a value that contains itself
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
+        within.add(id(node))
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             raw_key = _scalar(key_node)
@@ -69,13 +87,33 @@ def _build(node: yaml.Node, path: Path, marks: Marks, source: str) -> Any:
                     column=key_node.start_mark.column + 1,
                     fix="remove or merge the repeated key",
                 )
-            out[key] = _build(value_node, (*path, key), marks, source)
+            if id(value_node) in within:
+                raise _recursive(key_node, source)
+            out[key] = _build(value_node, (*path, key), marks, source, within)
+        within.discard(id(node))
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [
-            _build(item, (*path, i), marks, source) for i, item in enumerate(node.value)
-        ]
+        within.add(id(node))
+        items = []
+        for i, item in enumerate(node.value):
+            if id(item) in within:
+                raise _recursive(node, source)
+            items.append(_build(item, (*path, i), marks, source, within))
+        within.discard(id(node))
+        return items
     return _scalar(node)
+
+
+def _recursive(node: yaml.Node, source: str) -> ConfigError:
+    # the alias itself has no mark once composed: point at its key, or at
+    # the list it is an item of
+    return ConfigError(
+        "an alias refers to a value that contains it",
+        path=source,
+        line=node.start_mark.line + 1,
+        column=node.start_mark.column + 1,
+        fix="an alias can only repeat an anchored value from outside it",
+    )
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -125,15 +163,8 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     # an error about a value whose parts have errors of their own ("at
     # least 1 item after validation" of a list whose only item failed)
     # says nothing more
-    chosen = [
-        item
-        for item in chosen
-        if not any(
-            len(other.path) > len(item.path)
-            and other.path[: len(item.path)] == item.path
-            for other in chosen
-        )
-    ]
+    ancestors = {item.path[:i] for item in chosen for i in range(len(item.path))}
+    chosen = [item for item in chosen if item.path not in ancestors]
     found = [_error(item, marks, source) for item in chosen]
     found.sort(key=lambda e: (e.line or 0, e.column or 0))
     return ConfigError.joined(found)

@@ -23,8 +23,9 @@ from .errors import ConfigError, RedlineError
 
 
 def _fail(exc: RedlineError) -> None:
-    # a file with several problems: one line each
-    lines = [e.render() for e in exc.errors] if isinstance(exc, ConfigError) else [exc]
+    # a file with several problems: one line each (the first ones, counted
+    # beyond ConfigError.SHOWN)
+    lines = exc.lines() if isinstance(exc, ConfigError) else [str(exc)]
     for line in lines:
         click.echo(f"redline: {line}", err=True)
     sys.exit(exc.exit_code)
@@ -301,7 +302,7 @@ def events(
             _compact(props),
         ]
         if person:
-            cells.append(_compact(_flat_person(row.get("person") or {})))
+            cells.append(_person_cell(row.get("person") or {}))
         table.add_row(*cells)
     Console().print(table)
 
@@ -313,8 +314,25 @@ def _when(value: object) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(seconds))
 
 
+# person operations shown per event; the others are counted
+_PERSON_LINES = 8
+
+
+def _person_cell(person: object) -> str:
+    """Person operations one property a line (``$set.plan``, ``$unset``),
+    the first :data:`_PERSON_LINES` and a count of the others. A value
+    that is not a mapping (a store row not written by the gateway) is
+    shown as its JSON."""
+    if not isinstance(person, dict):
+        return _json(person)
+    flat = _flat_person(person)
+    lines = _compact(dict(list(flat.items())[:_PERSON_LINES]))
+    if len(flat) > _PERSON_LINES:
+        lines += f"\n… {len(flat) - _PERSON_LINES} more"
+    return lines
+
+
 def _flat_person(person: dict[str, Any]) -> dict[str, Any]:
-    """Person operations one property a line: ``$set.plan``, ``$unset``."""
     flat: dict[str, Any] = {}
     for op, value in person.items():
         if isinstance(value, dict):
@@ -325,13 +343,14 @@ def _flat_person(person: dict[str, Any]) -> dict[str, Any]:
 
 
 def _compact(props: dict[str, Any], width: int = 60) -> str:
-    parts = []
-    for key, value in props.items():
-        text = orjson.dumps(value).decode()
-        if len(text) > width:
-            text = text[: width - 1] + "…"
-        parts.append(f"{key}={text}")
-    return "\n".join(parts)
+    return "\n".join(f"{key}={_json(value, width)}" for key, value in props.items())
+
+
+def _json(value: object, width: int = 60) -> str:
+    text = orjson.dumps(value).decode()
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return text
 
 
 @main.group()

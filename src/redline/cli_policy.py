@@ -27,14 +27,16 @@ _JSON_OPTIONS = orjson.OPT_INDENT_2
 
 
 def _fail(exc: RedlineError) -> NoReturn:
-    # a file with several problems: one line each
-    lines = [e.render() for e in exc.errors] if isinstance(exc, ConfigError) else [exc]
+    # a file with several problems: one line each (the first ones, counted
+    # beyond ConfigError.SHOWN)
+    lines = exc.lines() if isinstance(exc, ConfigError) else [str(exc)]
     for line in lines:
         click.echo(f"redline: {line}", err=True)
     sys.exit(exc.exit_code)
 
 
 def _error_dicts(exc: RedlineError) -> list[dict[str, Any]]:
+    # the first ConfigError.SHOWN errors; "error_count" says how many in all
     if isinstance(exc, ConfigError):
         return [
             {
@@ -44,7 +46,7 @@ def _error_dicts(exc: RedlineError) -> list[dict[str, Any]]:
                 "message": error.reason,
                 "fix": error.fix,
             }
-            for error in exc.errors
+            for error in exc.errors[: ConfigError.SHOWN]
         ]
     return [{"file": None, "line": None, "column": None, "message": str(exc)}]
 
@@ -60,8 +62,9 @@ def policy() -> None:
 def check(file: str, as_json: bool) -> None:
     """Validate a policy file; errors name file:line:column and the fix.
 
-    Every error found is reported, one per line. Exits 0 when the policy
-    is valid, 2 when it is not.
+    Errors are reported one per line in file order, the first 50 of them,
+    then a count of the others. Exits 0 when the policy is valid, 2 when
+    it is not.
     """
     from .policy import load_policy
 
@@ -69,12 +72,23 @@ def check(file: str, as_json: bool) -> None:
         compiled = load_policy(file)
     except RedlineError as exc:
         if as_json:
-            body = {"file": file, "ok": False, "errors": _error_dicts(exc)}
+            body = {
+                "file": file,
+                "ok": False,
+                "error_count": len(exc.errors) if isinstance(exc, ConfigError) else 1,
+                "errors": _error_dicts(exc),
+            }
             click.echo(orjson.dumps(body, option=_JSON_OPTIONS).decode())
             sys.exit(exc.exit_code)
         _fail(exc)
     if as_json:
-        body = {"file": file, "ok": True, "digest": compiled.digest, "errors": []}
+        body = {
+            "file": file,
+            "ok": True,
+            "digest": compiled.digest,
+            "error_count": 0,
+            "errors": [],
+        }
         click.echo(orjson.dumps(body, option=_JSON_OPTIONS).decode())
         return
     click.echo(f"{file}: ok (sha256 {compiled.digest[:12]})")

@@ -21,11 +21,15 @@ class ConfigError(RedlineError):
 
     The message names the file, the line and column where known, what is
     wrong, and how to fix it. A file with several problems raises one error
-    that carries the others in ``more``; :attr:`errors` lists them all, and
-    the message joins them with ``; ``.
+    that carries the others in ``more``; :attr:`errors` lists them all. The
+    message joins the first :attr:`SHOWN` of them with ``; `` and counts
+    the rest ("... and 12 more errors"), so a log line stays short.
     """
 
     exit_code = 2
+
+    # errors named one by one in a message or a report; the rest are counted
+    SHOWN = 50
 
     def __init__(
         self,
@@ -43,7 +47,7 @@ class ConfigError(RedlineError):
         self.fix = fix
         self.reason = message
         self.more = tuple(e for error in more for e in error.errors)
-        super().__init__("; ".join(error.render() for error in self.errors))
+        super().__init__("; ".join(self.lines()))
 
     @classmethod
     def joined(cls, errors: Sequence[ConfigError]) -> ConfigError:
@@ -63,6 +67,16 @@ class ConfigError(RedlineError):
     def errors(self) -> tuple[ConfigError, ...]:
         """This error and the others found with it, in file order."""
         return (self, *self.more)
+
+    def lines(self) -> list[str]:
+        """The first :attr:`SHOWN` errors, one line each, and a last line
+        counting the others, if any."""
+        errors = self.errors
+        lines = [error.render() for error in errors[: self.SHOWN]]
+        rest = len(errors) - self.SHOWN
+        if rest > 0:
+            lines.append(f"... and {rest} more error{'s' if rest > 1 else ''}")
+        return lines
 
     def render(self) -> str:
         """This one error (without the others in ``more``) as one line."""

@@ -218,6 +218,26 @@ async def test_a_policy_with_several_errors_is_refused_naming_each(
     assert reloader.refusals == 1
 
 
+async def test_a_policy_with_thousands_of_errors_is_refused_in_a_short_line(
+    policy_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway = SimpleNamespace(engine=_engine(parse_policy(V1, str(policy_file))))
+    reloader = PolicyReloader(gateway, policy_file, _engine)  # type: ignore[arg-type]
+    rules = "".join(f"    p{i}: kepp\n" for i in range(2000))
+    _write(policy_file, f"version: 1\nall_events:\n  properties:\n{rules}")
+
+    with caplog.at_level(logging.INFO, logger="redline.policy"):
+        swapped = await reloader.reload("test")
+
+    assert swapped is False
+    (record,) = [r for r in caplog.records if r.levelno == logging.ERROR]
+    message = record.getMessage()
+    # the first 50 errors and a count of the others (2,000 made 544 KB)
+    assert message.count(f"{policy_file}:") == 50
+    assert message.endswith("; ... and 1950 more errors")
+    assert len(message) < 20_000
+
+
 async def test_an_unchanged_policy_keeps_the_engine_it_has(policy_file: Path) -> None:
     gateway, reloader = _reloader(policy_file)
     old = gateway.engine

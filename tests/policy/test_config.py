@@ -190,3 +190,15 @@ def test_value_errors_say_what_to_write(text: str, fix: str) -> None:
 
     assert info.value.fix is not None and fix in info.value.fix
     assert "tuple" not in str(info.value)
+
+
+def test_a_recursive_alias_in_the_config_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text("server: {port: 9000}\nprojects: &p {p: *p}\n")
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path)
+
+    error = info.value
+    assert (error.path, error.line, error.column) == (str(path), 2, 15)
+    assert error.reason == "an alias refers to a value that contains it"

@@ -214,6 +214,50 @@ def test_check_json_lists_every_error_with_its_position_and_fix(
         assert error["message"].startswith(fragment)
     assert errors[0]["fix"].startswith("write one of 'keep'")
     assert errors[2]["fix"].startswith("remove it or check its spelling")
+    assert json.loads(result.stdout)["error_count"] == len(SEVERAL_ERRORS_FOUND)
+
+
+def _bad_rules(count: int) -> str:
+    rules = "".join(f"    p{i}: kepp\n" for i in range(count))
+    return f"version: 1\nall_events:\n  properties:\n{rules}"
+
+
+def test_check_names_the_first_50_errors_and_counts_the_others(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(_bad_rules(75))
+
+    result = run("policy", "check", path)
+
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 51
+    assert lines[0].startswith(f"redline: {path}:4:9: all_events.properties.p0:")
+    assert lines[49].startswith(f"redline: {path}:53:10: all_events.properties.p49:")
+    assert lines[50] == "redline: ... and 25 more errors"
+
+
+def test_check_json_lists_the_first_50_errors_and_counts_them_all(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(_bad_rules(75))
+
+    result = run("policy", "check", "--json", path)
+
+    assert result.exit_code == 2
+    body = json.loads(result.stdout)
+    assert body["error_count"] == 75
+    assert [e["line"] for e in body["errors"]] == list(range(4, 54))
+
+
+def test_check_json_of_a_valid_policy_counts_no_errors(policy: Path) -> None:
+    result = run("policy", "check", "--json", policy)
+
+    assert result.exit_code == 0
+    body = json.loads(result.stdout)
+    assert (body["ok"], body["error_count"], body["errors"]) == (True, 0, [])
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ refused, is in the audit log with the token's id and never the token."""
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -319,20 +320,58 @@ def test_tokens_made_through_the_api_may_expire(admin: Admin) -> None:
     assert listed[admin.tokens["viewer"][0]]["expires_at"] is None
     assert listed[made["id"]]["state"] == "active"
 
-    # a time already past makes a token that is refused from the start
-    past = admin.as_role(
-        "admin",
-        "POST",
-        "/tokens",
-        json={"role": "admin", "expires_at": "2001-01-01T00:00:00+02:00"},
-    )
-    assert past.json()["token"]["state"] == "expired"
-    assert admin.call("GET", "/tokens", past.json()["secret"]).status_code == 401
     bad = admin.as_role(
         "admin", "POST", "/tokens", json={"role": "admin", "expires_at": "soon"}
     )
     assert bad.status_code == 422
     assert bad.json()["detail"][0]["loc"] == ["body", "expires_at"]
+
+
+@pytest.mark.parametrize("path", ["/tokens", "/keys"])
+@pytest.mark.parametrize(
+    "when", ["2001-01-01T00:00:00+02:00", "2000-01-01", "1970-01-01T00:00:00Z"]
+)
+def test_a_key_or_token_that_would_expire_at_once_is_refused(
+    admin: Admin, path: str, when: str
+) -> None:
+    # as `--expires` in the CLI: a time not in the future is a mistake
+    body = {"expires_at": when, "label": "late"}
+    body |= {"role": "admin"} if path == "/tokens" else {"project": "demo"}
+    before = admin.as_role("admin", "GET", path).json()
+
+    refused = admin.as_role("admin", "POST", path, json=body)
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json() == {
+        "detail": [
+            {
+                "loc": ["body", "expires_at"],
+                "msg": "Value error, expires_at must be in the future",
+                "type": "value_error",
+            }
+        ]
+    }
+    assert when not in refused.text
+    # and nothing was made
+    assert admin.as_role("admin", "GET", path).json() == before
+
+
+def test_a_key_or_token_may_expire_a_minute_from_now(admin: Admin) -> None:
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=1)
+    when = soon.isoformat()
+
+    token = admin.as_role(
+        "admin", "POST", "/tokens", json={"role": "viewer", "expires_at": when}
+    )
+    key = admin.as_role(
+        "admin",
+        "POST",
+        "/keys",
+        json={"project": "demo", "label": "soon", "expires_at": when},
+    )
+
+    assert (token.status_code, token.json()["token"]["state"]) == (201, "active")
+    assert (key.status_code, key.json()["key"]["state"]) == (201, "active")
 
 
 def test_viewers_read_and_operators_replay_and_reload(admin: Admin) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import time
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -59,14 +60,22 @@ def _aware(value: datetime.datetime) -> datetime.datetime:
     return value
 
 
-_When = Annotated[datetime.datetime, AfterValidator(_aware)]
+def _future(value: datetime.datetime) -> datetime.datetime:
+    # as the CLI's --expires: a key or token already expired is a mistake
+    if value.timestamp() <= time.time():
+        raise ValueError("expires_at must be in the future")
+    return value
+
+
+# a time to expire at, without a zone UTC, after now
+_Expiry = Annotated[datetime.datetime, AfterValidator(_aware), AfterValidator(_future)]
 
 
 class KeyCreate(_In):
     project: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)]
     label: Annotated[str, Field(min_length=1, max_length=MAX_LABEL)]
     origins: Annotated[list[str], Field(max_length=100)] = []
-    expires_at: _When | None = None
+    expires_at: _Expiry | None = None
 
     @field_validator("origins")
     @classmethod
@@ -102,10 +111,10 @@ class TokenCreated(_Out):
 class TokenCreate(_In):
     role: Literal["viewer", "operator", "admin"]
     label: Annotated[str, Field(max_length=MAX_LABEL)] = ""
-    expires_at: _When | None = Field(
+    expires_at: _Expiry | None = Field(
         default=None,
         description="refuse the token from this time on (UTC unless it says "
-        "otherwise); without it, until revoked",
+        "otherwise), in the future; without it, until revoked",
     )
 
 
