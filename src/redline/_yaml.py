@@ -52,9 +52,15 @@ def load(text: str, source: str) -> tuple[Any, Marks]:
     if node is None:
         return None, marks
     try:
-        return _build(node, (), marks, source, set()), marks
+        return _build(node, (), marks, source, set(), [_MAX_VALUES]), marks
     except RecursionError:
         raise _too_deep(source) from None
+
+
+# the most values a file may hold once its aliases are written out: far more
+# than any policy or config needs, and a bound on what a file of a few
+# hundred bytes that repeats aliases of aliases could make us build
+_MAX_VALUES = 500_000
 
 
 def _too_deep(source: str) -> ConfigError:
@@ -66,10 +72,23 @@ def _too_deep(source: str) -> ConfigError:
 
 
 def _build(
-    node: yaml.Node, path: Path, marks: Marks, source: str, within: set[int]
+    node: yaml.Node,
+    path: Path,
+    marks: Marks,
+    source: str,
+    within: set[int],
+    budget: list[int],
 ) -> Any:
     # ``within``: the nodes this one is inside; an alias to one of them
-    # (x: &a {b: *a}) would make a value that contains itself
+    # (x: &a {b: *a}) would make a value that contains itself. ``budget``:
+    # how many more values may be built
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise ConfigError(
+            f"more than {_MAX_VALUES:,} values once its aliases are written out",
+            path=source,
+            fix="repeat fewer aliases of aliases; write the values out instead",
+        )
     marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         within.add(id(node))
@@ -89,7 +108,7 @@ def _build(
                 )
             if id(value_node) in within:
                 raise _recursive(key_node, source)
-            out[key] = _build(value_node, (*path, key), marks, source, within)
+            out[key] = _build(value_node, (*path, key), marks, source, within, budget)
         within.discard(id(node))
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -98,7 +117,7 @@ def _build(
         for i, item in enumerate(node.value):
             if id(item) in within:
                 raise _recursive(node, source)
-            items.append(_build(item, (*path, i), marks, source, within))
+            items.append(_build(item, (*path, i), marks, source, within, budget))
         within.discard(id(node))
         return items
     return _scalar(node)

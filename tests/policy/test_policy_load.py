@@ -179,3 +179,20 @@ def test_values_nested_too_deeply_are_a_config_error() -> None:
         assert info.value.path == "policy.yaml"
         assert info.value.reason == "values are nested too deeply to read"
         assert info.value.fix
+
+
+def test_aliases_of_aliases_that_expand_past_the_bound_are_refused() -> None:
+    # a few hundred bytes that would expand to ten million values
+    lines = ["version: 1", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, 7):
+        refs = ", ".join([f"*a{level - 1}"] * 10)
+        lines.append(f"a{level}: &a{level} [{refs}]")
+    text = "\n".join(lines) + "\n"
+    assert len(text) < 500
+
+    with pytest.raises(ConfigError) as info:
+        parse_policy(text, "policy.yaml")
+
+    assert info.value.path == "policy.yaml"
+    assert "values once its aliases are written out" in info.value.reason
+    assert info.value.fix
