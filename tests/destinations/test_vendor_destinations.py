@@ -21,6 +21,7 @@ from redline.destinations.posthog import PostHogDestination
 from redline.destinations.segment import SegmentDestination
 from redline.errors import ConfigError, DeliveryError
 from redline.events import Event, Kind
+from redline.protocols._vendor import PERSON
 from redline.sensitive import Sensitive
 
 KEY = "upstream-key-4f1a"
@@ -202,3 +203,38 @@ async def test_posthog_sends_historical_imports_apart() -> None:
     await dest.send([event(0), old])
     assert [b.get("historical_migration", False) for b in seen] == [False, True]
     assert all(b["api_key"] == KEY for b in seen)
+
+
+async def test_segment_sends_person_properties_as_an_identify_beside_the_event() -> (
+    None
+):
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json={"success": True})
+
+    dest = SegmentDestination(upstream("segment"), _client(handler))
+    carrying = event(0)
+    carrying.envelope[PERSON] = {"$set": {"plan": "team"}, "$set_once": {"a": 1}}
+    await dest.send([carrying, event(1)])
+    (body,) = seen
+    kinds = [message["type"] for message in body["batch"]]
+    assert kinds == ["track", "identify", "track"]
+    identify = body["batch"][1]
+    assert identify["traits"] == {"plan": "team"}
+    assert identify["userId"] == "user-00000"
+    assert identify["messageId"] == carrying.insert_id + "-identify"
+
+
+async def test_segment_rejects_an_event_whose_identify_cannot_go() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"success": True})
+
+    dest = SegmentDestination(upstream("segment"), _client(handler))
+    carrying = event(1)
+    carrying.envelope[PERSON] = {"$set": {"bio": "x" * 40_000}}
+    with pytest.raises(DeliveryError) as caught:
+        await dest.send([event(0), carrying])
+    # the event fails with its identify, and only it
+    assert caught.value.rejected == {1: "message over Segment's 32 KB limit"}

@@ -5,6 +5,7 @@ messages reach a Mixpanel stand-in with their context on Mixpanel's names."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -18,11 +19,14 @@ from segment.analytics import Client
 from harness import gateway_thread, write_config
 from standins.mixpanel import MixpanelStandin
 from standins.posthog import PostHogStandin
+from standins.segment import SegmentStandin
 
 from .conftest import UPSTREAM_TOKEN, mixpanel_destination, wait_for
 
 PH_KEY = "phc_cross-vendor-0c1d"
 PH_ENV = "REDLINE_TEST_PH_KEY"
+SEG_KEY = "seg-cross-vendor-77a2"
+SEG_ENV = "REDLINE_TEST_SEG_KEY"
 
 
 @pytest.fixture
@@ -175,3 +179,42 @@ def test_posthog_person_properties_reach_mixpanel_as_profile_updates(
     assert by_op["$set"]["$email"].startswith("local:")  # key id, digest
     assert "ruth.ito" not in str(profiles)
     assert by_op["$set_once"] == {"$initial_referrer": "https://ads.example.net/"}
+
+
+def test_posthog_person_properties_reach_segment_as_an_identify(
+    tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(SEG_ENV, SEG_KEY)
+    with SegmentStandin(write_key=SEG_KEY) as seg:
+        config = write_config(
+            tmp,
+            destinations=f"  seg:\n    type: segment\n    base_url: {seg.base_url}\n",
+            forward=f"      - destination: seg\n        token: {{env: {SEG_ENV}}}\n",
+        )
+        with gateway_thread(config) as gw:
+            client = Posthog("demo", host=gw.url, sync_mode=True)
+            client.capture(
+                distinct_id="user_5be1",
+                event="signup",
+                properties={
+                    "company_size": "11-50",
+                    "$set": {"plan": "pro", "$email": "ruth.ito@example.com"},
+                    "$set_once": {"$initial_referrer": "https://ads.example.net/"},
+                },
+            )
+            wait_for(lambda: len(seg.events) >= 2)
+            time.sleep(0.3)
+
+    assert seg.violations == []
+    assert len(seg.requests) == 1  # the event and its identify together
+    track, identify = sorted(seg.events, key=lambda m: m["type"], reverse=True)
+    assert track["type"] == "track" and track["event"] == "signup"
+    assert identify["type"] == "identify"
+    assert identify["userId"] == track["userId"]
+    assert identify["messageId"] == track["messageId"] + "-identify"
+    # the profile rules of the example policy: plan kept, $email hashed; no
+    # set-once on Segment
+    assert identify["traits"]["plan"] == "pro"
+    assert identify["traits"]["$email"].startswith("local:")
+    assert "$initial_referrer" not in json.dumps(seg.events)
+    assert "ruth.ito" not in json.dumps(seg.events)

@@ -8,6 +8,13 @@ is split before sending.
 
 Answers (§3.4): 2xx delivered; 408, 429 and 5xx retried (after
 ``Retry-After``); 413 split; 401/403 and other 4xx rejected for good.
+
+Person properties that rode on an analytics event (PostHog's ``$set``,
+Amplitude's ``user_properties``) have no field on a Segment track call: the
+``$set`` values go as the traits of an ``identify`` call for the same user,
+in the same batch request as the event, with a message id derived from the
+event's, so the two arrive or fail together and a retry is deduplicated.
+Segment has no set-once or list operations; those are left out.
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from collections.abc import Sequence
 import httpx
 
 from ..errors import DeliveryError
-from ..events import Event
+from ..events import Event, Kind
 from ..protocols import segment
+from ..protocols._vendor import PERSON
 from . import _vendor_http
 
 __all__ = ["MAX_REQUEST_BYTES", "REGION_BASE_URLS", "SegmentDestination"]
@@ -42,23 +50,24 @@ class SegmentDestination(_vendor_http.VendorDestination):
 
     async def send(self, events: Sequence[Event]) -> None:
         key = self._key.reveal()
+        items, owners = _with_identifies(events)
+        # by the index of the event: an event fails with any of its messages
         rejected: dict[int, str] = {}
-        kept: list[int] = []
-        for index, event in enumerate(events):
+        for index, item in enumerate(items):
             try:
-                size = len(segment.encode_upstream([event], key, sent_at=0).body)
+                size = len(segment.encode_upstream([item], key, sent_at=0).body)
             except (ValueError, TypeError) as exc:
-                rejected[index] = (
-                    f"cannot encode for Segment ({exc.__class__.__name__})"
+                rejected.setdefault(
+                    owners[index],
+                    f"cannot encode for Segment ({exc.__class__.__name__})",
                 )
                 continue
             if size > MAX_MESSAGE_BYTES:
-                rejected[index] = "message over Segment's 32 KB limit"
-                continue
-            kept.append(index)
+                rejected.setdefault(owners[index], "message over Segment's 32 KB limit")
+        kept = [i for i in range(len(items)) if owners[i] not in rejected]
         if kept:
             request = segment.encode_upstream(
-                [events[i] for i in kept], key, sent_at=time.time()
+                [items[i] for i in kept], key, sent_at=time.time()
             )
             if len(request.body) > MAX_REQUEST_BYTES and len(kept) > 1:
                 raise DeliveryError("batch over Segment's 500 KB limit", too_large=True)
@@ -70,7 +79,7 @@ class SegmentDestination(_vendor_http.VendorDestination):
             except DeliveryError as exc:
                 if not exc.permanent or not rejected:
                     raise
-                rejected.update(dict.fromkeys(kept, str(exc)))
+                rejected.update(dict.fromkeys({owners[i] for i in kept}, str(exc)))
         if rejected:
             if len(rejected) == len(events) and len(set(rejected.values())) == 1:
                 raise DeliveryError(next(iter(rejected.values())), permanent=True)
@@ -79,3 +88,35 @@ class SegmentDestination(_vendor_http.VendorDestination):
                 permanent=True,
                 rejected=rejected,
             )
+
+
+def _with_identifies(events: Sequence[Event]) -> tuple[list[Event], list[int]]:
+    """``events``, each followed by an identify call carrying the ``$set``
+    person properties that rode on it, if any; and for each message the
+    index of the event it belongs to."""
+    items: list[Event] = []
+    owners: list[int] = []
+    for index, event in enumerate(events):
+        items.append(event)
+        owners.append(index)
+        person = event.envelope.get(PERSON)
+        if event.kind is not Kind.TRACK or not isinstance(person, dict):
+            continue
+        traits = person.get("$set")
+        if not isinstance(traits, dict) or not traits or event.distinct_id is None:
+            continue
+        items.append(
+            Event(
+                Kind.PROFILE,
+                "",
+                {"$set": dict(traits)},
+                distinct_id=event.distinct_id,
+                insert_id=None
+                if event.insert_id is None
+                else f"{event.insert_id}-identify",
+                time=event.time,
+                ip=event.ip,
+            )
+        )
+        owners.append(index)
+    return items, owners
