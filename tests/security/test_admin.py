@@ -407,3 +407,34 @@ def test_a_refused_body_is_not_echoed_back(admin: Admin) -> None:
     assert "canary-pasted" not in reply.text
     broken = admin.as_role("admin", "POST", "/tokens", json=None)
     assert broken.status_code == 422
+
+
+def test_an_expiring_admin_token_cannot_make_one_that_outlives_it(
+    admin: Admin,
+) -> None:
+    made = admin.as_role(
+        "admin",
+        "POST",
+        "/tokens",
+        json={"role": "admin", "expires_at": "2030-01-01T00:00:00Z"},
+    )
+    assert made.status_code == 201, made.text
+    expiring = made.json()["secret"]
+    for body in (
+        {"role": "viewer"},  # never expires
+        {"role": "viewer", "expires_at": "2031-01-01T00:00:00Z"},  # later
+    ):
+        refused = admin.call("POST", "/tokens", expiring, json=body)
+        assert refused.status_code == 403, refused.text
+        assert "outlives" in refused.json()["detail"]
+    # no later than its own: allowed
+    ok = admin.call(
+        "POST",
+        "/tokens",
+        expiring,
+        json={"role": "viewer", "expires_at": "2029-06-01T00:00:00Z"},
+    )
+    assert ok.status_code == 201, ok.text
+    # a token without expiry is not held back
+    plain = admin.as_role("admin", "POST", "/tokens", json={"role": "viewer"})
+    assert plain.status_code == 201

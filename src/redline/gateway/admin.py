@@ -288,6 +288,15 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
     @api.post("/tokens", response_model=TokenCreated, status_code=201, tags=["tokens"])
     async def create_token(body: TokenCreate, token: Admin) -> TokenCreated:
         expires = body.expires_at.timestamp() if body.expires_at else None
+        if token.expires_at is not None and (
+            expires is None or expires > token.expires_at
+        ):
+            # an expiring token would otherwise outlive itself by proxy
+            raise HTTPException(
+                403,
+                "a token cannot make one that outlives it: give an expires_at "
+                "no later than this token's own",
+            )
         made, secret = await asyncio.to_thread(
             store.create_token,
             body.role,
