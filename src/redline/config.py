@@ -415,6 +415,50 @@ def _override_error(
     return None
 
 
+def base_url_problem(url: str) -> tuple[str, str] | None:
+    """What is wrong with a destination's ``base_url`` and how to fix it,
+    or None: it must be an http or https URL with a host, and no
+    credentials, query or fragment (the API path is appended to it). The
+    answer never repeats credentials, a query or a fragment."""
+    from urllib.parse import urlsplit
+
+    import httpx
+
+    example = "e.g. https://posthog.example.com or http://127.0.0.1:9999"
+    if not url:
+        return "empty", f"write a URL, {example}, or remove it"
+    scheme, has_scheme, rest = url.partition("://")
+    authority = (rest if has_scheme else url).split("/")[0]
+    if "@" in authority.split("?")[0].split("#")[0]:
+        return (
+            "credentials in the URL (user:password@) would be logged with it",
+            "remove them from the URL and give the credential as the forward's "
+            "token: {env: VARIABLE} or token: {file: PATH}",
+        )
+    if any(char.isspace() for char in url):
+        return "a space in the URL", "remove the spaces"
+    if not has_scheme:
+        bare = url.split("?")[0].split("#")[0]
+        return "no scheme", f"write it as http://{bare} (https:// for TLS)"
+    if scheme.lower() not in ("http", "https"):
+        return "not an http or https URL", "write it with http:// or https://"
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return "no host", f"write a host after {scheme}://, {example}"
+    if parts.query or parts.fragment or "?" in url or "#" in url:
+        return (
+            "a query or fragment (?... or #...) cannot be kept: the API "
+            "path is appended to the URL",
+            "remove everything from the ? or #",
+        )
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
+        return "not a valid URL", f"check its host and port, {example}"
+    return None
+
+
 def _compile(
     spec: ConfigSpec,
     source: str,
@@ -432,6 +476,17 @@ def _compile(
             column=where[1] if where else None,
             fix=fix,
         )
+
+    for dest_name, dest_spec in spec.destinations.items():
+        if dest_spec.base_url is not None:
+            problem = base_url_problem(dest_spec.base_url)
+            if problem is not None:
+                reason, fix = problem
+                raise err(
+                    ("destinations", dest_name, "base_url"),
+                    f"destinations.{dest_name}.base_url: {reason}",
+                    fix,
+                )
 
     keys: dict[str, Project] = {}
     key_specs: dict[str, IngestKeySpec] = {}

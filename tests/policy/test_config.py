@@ -202,3 +202,94 @@ def test_a_recursive_alias_in_the_config_is_a_config_error(tmp_path: Path) -> No
     error = info.value
     assert (error.path, error.line, error.column) == (str(path), 2, 15)
     assert error.reason == "an alias refers to a value that contains it"
+
+
+def _with_base_url(tmp_path: Path, vendor: str, base_url: str) -> Path:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations:\n"
+        f"  up: {{type: {vendor}, base_url: '{base_url}'}}\n"
+        "projects:\n  p:\n    ingest_keys: [k]\n"
+        "    forward: [{destination: up, token: {env: HOME}}]\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("vendor", ["mixpanel", "posthog", "segment", "amplitude"])
+@pytest.mark.parametrize(
+    ("base_url", "reason", "fix"),
+    [
+        ("127.0.0.1:9999", "no scheme", "write it as http://127.0.0.1:9999"),
+        ("localhost:9999", "no scheme", "write it as http://localhost:9999"),
+        ("ftp://example.com", "not an http or https URL", "http:// or https://"),
+        ("http://", "no host", "write a host after http://"),
+        ("http://:9999", "no host", "write a host after http://"),
+        ("https://example.com/?a=1", "a query or fragment", "remove everything"),
+        ("https://example.com#top", "a query or fragment", "remove everything"),
+        ("http://example.com:port", "not a valid URL", "check its host and port"),
+        ("http://exa mple.com", "a space in the URL", "remove the spaces"),
+        ("", "empty", "or remove it"),
+    ],
+)
+def test_a_base_url_that_cannot_be_used_is_refused_at_its_line(
+    tmp_path: Path, vendor: str, base_url: str, reason: str, fix: str
+) -> None:
+    # before, a base_url without a scheme was accepted and every forward
+    # then failed (UnsupportedProtocol) and was retried for minutes
+    path = _with_base_url(tmp_path, vendor, base_url)
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path)
+
+    error = info.value
+    column = len(f"  up: {{type: {vendor}, base_url: ") + 1
+    assert (error.path, error.line, error.column) == (str(path), 2, column)
+    assert error.reason.startswith(f"destinations.up.base_url: {reason}")
+    assert error.fix is not None and fix in error.fix
+
+
+def test_a_local_destination_base_url_is_checked_too(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {store: {type: local, base_url: 'example.com'}}\n"
+        "projects: {p: {ingest_keys: [k], forward: [{destination: store}]}}\n"
+    )
+
+    with pytest.raises(ConfigError, match="no scheme"):
+        config_mod.load(path)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "https://user:pasted-canary-pw@example.com",
+        "http://pasted-canary-pw@127.0.0.1:9999/ingest",
+        "user:pasted-canary-pw@example.com",
+    ],
+)
+def test_credentials_in_a_base_url_are_refused_without_repeating_them(
+    tmp_path: Path, base_url: str
+) -> None:
+    path = _with_base_url(tmp_path, "posthog", base_url)
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path)
+
+    assert "credentials in the URL" in info.value.reason
+    assert info.value.fix is not None and "token: {env: VARIABLE}" in info.value.fix
+    assert "pasted-canary-pw" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://127.0.0.1:9999",
+        "https://eu.posthog.example.com",
+        "HTTPS://proxy.example.com/vendors/mixpanel/",
+        "http://[::1]:8080",
+    ],
+)
+def test_a_usable_base_url_is_accepted(tmp_path: Path, base_url: str) -> None:
+    config = config_mod.load(_with_base_url(tmp_path, "mixpanel", base_url))
+
+    assert config.keys["k"].upstreams[0].spec.base_url == base_url
