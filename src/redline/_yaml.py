@@ -241,8 +241,11 @@ def _error(item: _Item, marks: Marks, source: str) -> ConfigError:
         fix = f"add {loc[-1]!r} here" if loc else None
     else:
         message = f"{field}: {_plain(first['msg'])}"
-        fix = _FIXES.get(kind)
         ctx = first.get("ctx") or {}
+        fix = _FIXES.get(kind)
+        if "fix" in ctx:
+            # a model's own error carries its fix; {key}: the setting's name
+            fix = str(ctx["fix"]).replace("{key}", str(loc[-1]) if loc else "")
         expected = ctx.get("expected")
         if kind in ("literal_error", "enum") and expected:
             message = f"{field}: not one of the allowed values"

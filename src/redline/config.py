@@ -20,7 +20,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from . import _yaml
 from .errors import ConfigError
@@ -38,6 +46,30 @@ class SecretSpec(_Spec):
 
     env: str | None = None
     file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _where_not_what(cls, data: Any) -> Any:
+        # a secret pasted in place of its source must not reach a message:
+        # neither as a value (token: abc) nor as a key (token: {abc})
+        if isinstance(data, SecretSpec):
+            return data
+        if isinstance(data, dict) and set(data) <= {"env", "file"}:
+            return data
+        reason = (
+            "a secret is given as where to read it (an environment variable or a "
+            "file), never as the value itself"
+            if not isinstance(data, dict)
+            else "a secret has only the keys env and file"
+        )
+        raise PydanticCustomError(
+            "secret_spec",
+            reason,
+            {
+                "fix": "write {key}: {env: VARIABLE} or {key}: {file: PATH}, with the "
+                "secret in that variable or file"
+            },
+        )
 
     def resolve(
         self, base: Path, where: str, environ: Mapping[str, str] | None = None
@@ -503,7 +535,7 @@ def _compile(
                     f"{fwd.destination!r}",
                     "define it under 'destinations' or fix the name",
                 )
-            where = f"projects.{name}.forward[{i}]"
+            where = f"projects.{name}.forward.{i}"
             token = secret = None
             if resolve_secrets:
                 secrets = (("token", fwd.token), ("import_secret", fwd.import_secret))

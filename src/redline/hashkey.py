@@ -64,9 +64,7 @@ _KEY_FIX = "use a random key of 32 bytes or more"
 def _resolve(
     policy: CompiledPolicy, secret: SecretSpec, base: Path, where: tuple[str | int, ...]
 ) -> Sensitive[str]:
-    label = "".join(
-        f"[{part}]" if isinstance(part, int) else f".{part}" for part in where
-    ).lstrip(".")
+    label = ".".join(str(part) for part in where)
     try:
         return secret.resolve(base, label)
     except ConfigError as exc:

@@ -293,3 +293,84 @@ def test_a_usable_base_url_is_accepted(tmp_path: Path, base_url: str) -> None:
     config = config_mod.load(_with_base_url(tmp_path, "mixpanel", base_url))
 
     assert config.keys["k"].upstreams[0].spec.base_url == base_url
+
+
+CANARY = "sk_live_pasted_canary_7f3a"
+
+_PASTED = [
+    # where a secret's source belongs, the secret itself pasted by mistake
+    "projects:\n  p:\n    ingest_keys: [k]\n"
+    f"    forward: [{{destination: local, token: {CANARY}}}]\n",
+    "projects:\n  p:\n    ingest_keys: [k]\n"
+    f"    forward: [{{destination: local, token: {{{CANARY}}}}}]\n",
+    "projects:\n  p:\n    ingest_keys: [k]\n"
+    f"    forward: [{{destination: local, token: [{CANARY}]}}]\n",
+    "projects:\n  p:\n    ingest_keys: [k]\n"
+    f"    forward: [{{destination: local, token: {{env: A, {CANARY}: 1}}}}]\n",
+    "projects:\n  p:\n    ingest_keys: [k]\n"
+    f"    forward: [{{destination: local, import_secret: '{CANARY}'}}]\n",
+    f"server: {{ui_token: {CANARY}}}\n"
+    "projects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n",
+    f"audit_log: {{key: {CANARY}}}\n"
+    "projects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n",
+    f"audit_log: {{previous_keys: [{{key_id: old, key: {CANARY}}}]}}\n"
+    "projects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n",
+    f"destinations: {{mp: {{type: mixpanel, base_url: 'https://u:{CANARY}@h'}}}}\n"
+    "projects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n",
+]
+
+
+@pytest.mark.parametrize("text", _PASTED)
+def test_a_secret_pasted_in_the_config_never_appears_in_its_error(
+    tmp_path: Path, text: str
+) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(text)
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ={"A": "x"})
+
+    error = info.value
+    assert CANARY not in str(error)
+    assert all(CANARY not in (e.fix or "") for e in error.errors)
+    assert error.line is not None and error.column is not None
+
+
+def test_a_plain_string_token_says_how_to_write_a_secret(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(_PASTED[0])
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path)
+
+    assert str(info.value) == (
+        f"{path}:4:43: projects.p.forward.0.token: a secret is given as where to "
+        "read it (an environment variable or a file), never as the value itself "
+        "(fix: write token: {env: VARIABLE} or token: {file: PATH}, with the "
+        "secret in that variable or file)"
+    )
+
+
+def test_a_pasted_policy_hash_key_never_appears_in_its_error() -> None:
+    from redline.policy import parse_policy
+
+    with pytest.raises(ConfigError) as info:
+        parse_policy(f"version: 1\nhash: {{key_id: k1, key: {CANARY}}}\n", "p.yaml")
+
+    assert CANARY not in str(info.value)
+    assert info.value.fix is not None and "key: {env: VARIABLE}" in info.value.fix
+
+
+def test_config_errors_name_list_items_with_dots(tmp_path: Path) -> None:
+    # pydantic's errors say forward.0; the secret errors said forward[0]
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "destinations: {mp: {type: mixpanel}}\n"
+        "projects:\n  p:\n    ingest_keys: [k]\n"
+        "    forward:\n      - {destination: mp, token: {env: NOT_SET_ANYWHERE_42}}\n"
+    )
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ={})
+
+    assert info.value.reason.startswith("projects.p.forward.0.token: environment")

@@ -55,7 +55,7 @@ def verification_keys(config: Config) -> dict[str, bytes]:
     if found is not None:
         keys[found.key_id] = found.secret.reveal()
     for i, old in enumerate(spec.previous_keys):
-        where = f"audit_log.previous_keys[{i}].key"
+        where = f"audit_log.previous_keys.{i}.key"
         secret = _resolve(config, where, old.key)
         keys[old.key_id] = AuditKey.from_text(old.key_id, secret, where).secret.reveal()
     if spec.key is not None:
