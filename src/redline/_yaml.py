@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import yaml
@@ -20,6 +20,8 @@ from .errors import ConfigError
 Path = tuple[str | int, ...]
 Marks = dict[Path, tuple[int, int]]
 Path_ = str | os.PathLike[str]
+# model class name -> (what its value is, in words; its keys)
+Shapes = Mapping[str, tuple[str, Collection[str]]]
 
 
 def read(path: Path_, what: str, fix: str) -> str:
@@ -164,7 +166,9 @@ def locate(marks: Marks, loc: Sequence[str | int]) -> tuple[int, int] | None:
     return marks.get(())
 
 
-def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
+def validation_error(
+    exc: Any, marks: Marks, source: str, shapes: Shapes | None = None
+) -> ConfigError:
     """Turn a pydantic ``ValidationError`` into a :class:`ConfigError` that
     points at the offending line, carrying every other problem pydantic
     found in ``more`` (in file order).
@@ -172,8 +176,15 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     When a value may take several forms (an action name or a mapping),
     pydantic reports one error per form; the one that got deepest into the
     user's input is the one worth showing, once per value.
+
+    ``shapes``: per model class name, what its value is in plain words ("a
+    project: a mapping with ingest_keys and forward") and its keys, for the
+    errors pydantic words as "a mapping or instance of ProjectSpec".
     """
-    errors = exc.errors(include_url=False, include_input=False)
+    errors = exc.errors(include_url=False)
+    for err in errors:
+        # only the kind of value given is kept, never the value
+        err["given"] = _kind_of(err.pop("input", None))
     items = [
         _Item(_user_path(err["loc"], err["type"], marks), i, err)
         for i, err in enumerate(errors)
@@ -184,7 +195,7 @@ def validation_error(exc: Any, marks: Marks, source: str) -> ConfigError:
     # says nothing more
     ancestors = {item.path[:i] for item in chosen for i in range(len(item.path))}
     chosen = [item for item in chosen if item.path not in ancestors]
-    found = [_error(item, marks, source) for item in chosen]
+    found = [_error(item, marks, source, shapes or {}) for item in chosen]
     found.sort(key=lambda e: (e.line or 0, e.column or 0))
     return ConfigError.joined(found)
 
@@ -227,7 +238,7 @@ def _choose(items: list[_Item], start: int, marks: Marks) -> list[_Item]:
     return sorted(chosen, key=lambda item: item.index)
 
 
-def _error(item: _Item, marks: Marks, source: str) -> ConfigError:
+def _error(item: _Item, marks: Marks, source: str, shapes: Shapes) -> ConfigError:
     loc, first = item.path, item.err
     where = locate(marks, loc)
     field = ".".join(str(part) for part in loc) or "(top level)"
@@ -239,6 +250,22 @@ def _error(item: _Item, marks: Marks, source: str) -> ConfigError:
     elif kind == "missing":
         message = f"{field}: required key is missing"
         fix = f"add {loc[-1]!r} here" if loc else None
+    elif kind in _MAPPINGS:
+        class_name = str((first.get("ctx") or {}).get("class_name"))
+        what = shapes.get(class_name, ("a mapping of keys to values", ()))[0]
+        given = first["given"]
+        message = f"{field}: should be {what}, " + (
+            "but it is empty" if given == "nothing" else f"not {given}"
+        )
+        name = loc[-1] if loc else None
+        if class_name in shapes and name in shapes[class_name][1]:
+            # forward: at the level of project names, a line too far left
+            noun = what.split(":")[0]
+            fix = f"{name!r} is a key of {noun}: indent it under the one it belongs to"
+        elif given == "nothing":
+            fix = "write its keys under it, or remove it"
+        else:
+            fix = "write a mapping of keys to values"
     else:
         message = f"{field}: {_plain(first['msg'])}"
         ctx = first.get("ctx") or {}
@@ -265,13 +292,31 @@ def _error(item: _Item, marks: Marks, source: str) -> ConfigError:
     )
 
 
+# errors of a value that should have been a mapping
+_MAPPINGS = ("model_type", "model_attributes_type", "dict_type")
+
+
+def _kind_of(value: Any) -> str:
+    """The kind of a YAML value, in words (never the value)."""
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return "a date" if hasattr(value, "isoformat") else "another kind of value"
+
+
 # pydantic's words for YAML's shapes, and what to write instead
 _FIXES = {
     "tuple_type": "write a YAML list, e.g. [a, b]",
     "list_type": "write a YAML list, e.g. [a, b]",
-    "dict_type": "write a mapping of keys to values",
-    "model_type": "write a mapping of keys to values",
-    "model_attributes_type": "write a mapping of keys to values",
     "string_type": "write a string (quote it if it looks like a number)",
     "int_type": "write a whole number",
     "int_parsing": "write a whole number",
@@ -302,6 +347,7 @@ def _plain(message: str) -> str:
         .replace("a valid list", "a list")
         .replace("a valid dictionary", "a mapping")
         .replace("Value error, ", "")
+        .split(" or instance of ")[0]
     )
 
 

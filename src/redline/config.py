@@ -278,6 +278,33 @@ class ConfigSpec(_Spec):
     projects: dict[str, ProjectSpec] = Field(min_length=1)
 
 
+# what a value of each model is, in the words of config errors
+_SHAPES: _yaml.Shapes = {
+    model.__name__: (what, frozenset(model.model_fields))
+    for model, what in (
+        (TlsSpec, "the TLS settings: a mapping with cert_file and key_file"),
+        (RateLimitSpec, "the rate limits: a mapping such as {per_key: 1000/second}"),
+        (ServerSpec, "the server settings: a mapping such as {port: 8080}"),
+        (OutboxSpec, "the outbox settings: a mapping such as {durability: power}"),
+        (LogSpec, "the log settings: a mapping such as {level: info}"),
+        (
+            DestinationSpec,
+            "a destination: a mapping with a type, such as {type: posthog}",
+        ),
+        (ForwardSpec, "a forward: a mapping with a destination and its token"),
+        (
+            IngestKeySpec,
+            "an ingest key: a string, or a mapping with key (and label, "
+            "expires_at, origins)",
+        ),
+        (ProjectSpec, "a project: a mapping with ingest_keys and forward"),
+        (AuditKeySpec, "a previous key: a mapping with key_id and key"),
+        (AuditLogSpec, "the audit log settings: a mapping such as {enabled: true}"),
+        (ConfigSpec, "a mapping of settings"),
+    )
+}
+
+
 # destination type -> (vendor, what its token is)
 _CREDENTIALS = {
     "mixpanel": ("Mixpanel", "upstream project token"),
@@ -366,7 +393,7 @@ def load(
         spec = ConfigSpec.model_validate(raw)
     except ValidationError as exc:
         raise _override_error(exc, origins) or _yaml.validation_error(
-            exc, marks, source
+            exc, marks, source, _SHAPES
         ) from None
     config = _compile(spec, source, marks, base or Path.cwd(), resolve_secrets, env)
     if path is not None and resolve_secrets and _names_secret_files(spec):
@@ -395,13 +422,18 @@ def _apply_overrides(
 ) -> dict[str, Any]:
     """``raw`` with the environment's and the command line's settings;
     ``origins`` learns which variable or option set each one."""
-    server = dict(raw.get("server") or {})
+    # a section that is not a mapping is left as written: validation says
+    # so, at its line
+    server = raw.get("server") or {}
+    server = dict(server) if isinstance(server, dict) else None
     names = {
         "host": "REDLINE_HOST",
         "port": "REDLINE_PORT",
         "data_dir": "REDLINE_DATA_DIR",
     }
     for key, var in names.items():
+        if server is None:
+            break
         if env.get(var):
             server[key] = env[var]
             origins["server", key] = f"{var}={env[var]}"
@@ -415,7 +447,7 @@ def _apply_overrides(
         out["policy"] = env["REDLINE_POLICY"]
     if cli.get("policy") is not None:
         out["policy"] = str(cli["policy"])
-    if env.get("REDLINE_LOG_LEVEL"):
+    if env.get("REDLINE_LOG_LEVEL") and isinstance(raw.get("log") or {}, dict):
         origins["log", "level"] = f"REDLINE_LOG_LEVEL={env['REDLINE_LOG_LEVEL']}"
         out["log"] = {
             **(raw.get("log") or {}),

@@ -374,3 +374,74 @@ def test_config_errors_name_list_items_with_dots(tmp_path: Path) -> None:
         config_mod.load(path, environ={})
 
     assert info.value.reason.startswith("projects.p.forward.0.token: environment")
+
+
+def test_a_forward_one_level_too_far_left_says_to_indent_it(tmp_path: Path) -> None:
+    path = tmp_path / "redline.yaml"
+    path.write_text(
+        "projects:\n  web:\n    ingest_keys: [k1]\n"
+        "  forward:\n    - destination: local\n"
+    )
+
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path)
+
+    rendered = [error.render() for error in info.value.errors]
+    assert rendered[1] == (
+        f"{path}:5:5: projects.forward: should be a project: a mapping with "
+        "ingest_keys and forward, not a list (fix: 'forward' is a key of a "
+        "project: indent it under the one it belongs to)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("server: 8080\n", 1, "server: should be the server settings: a mapping"),
+        ("log: [info]\n", 1, "log: should be the log settings: a mapping"),
+        ("server: {tls: yes}\n", 1, "server.tls: should be the TLS settings"),
+        (
+            "destinations: {mp: mixpanel}\n",
+            1,
+            "destinations.mp: should be a destination: a mapping with a type",
+        ),
+        (
+            "audit_log: {previous_keys: [old]}\n",
+            1,
+            "audit_log.previous_keys.0: should be a previous key",
+        ),
+        (
+            "projects: {p: {ingest_keys: [k], forward: [local]}}\n",
+            1,
+            "projects.p.forward.0: should be a forward: a mapping with a destination",
+        ),
+        ("projects: {p: }\n", 1, "projects.p: should be a project: a mapping with"),
+    ],
+)
+def test_a_value_that_should_be_a_mapping_is_named_in_plain_words(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    path = tmp_path / "redline.yaml"
+    if "projects" not in text:
+        text += "projects: {p: {ingest_keys: [k], forward: [{destination: local}]}}\n"
+    path.write_text(text)
+
+    # the overrides must not trip over a section that is not a mapping
+    environ = {"REDLINE_PORT": "9000", "REDLINE_LOG_LEVEL": "info"}
+    with pytest.raises(ConfigError) as info:
+        config_mod.load(path, environ=environ)
+
+    error = info.value
+    assert error.reason.startswith(message)
+    assert error.line == line and error.column is not None
+    assert "instance of" not in str(error) and "Spec" not in str(error)
+
+
+def test_policy_errors_drop_the_model_names_too() -> None:
+    from redline.policy import parse_policy
+
+    with pytest.raises(ConfigError) as info:
+        parse_policy("version: 1\ndefaults: [a]\n", "p.yaml")
+
+    assert "instance of" not in str(info.value) and "Spec" not in str(info.value)
+    assert "should be a mapping of keys to values, not a list" in str(info.value)
