@@ -746,6 +746,40 @@ async def test_cli_helpers_work_while_the_outbox_is_open(
     assert read_dead_letters(db) == []
 
 
+@pytest.mark.parametrize("writer", ["thread", "process"])
+async def test_depth_counts_what_another_process_replayed(
+    db: Path, clock: FakeClock, writer: str
+) -> None:
+    box = await SqliteOutbox.open(db, clock=clock, writer=writer, max_events=6)
+    try:
+        await box.append(entries("a/x", "1", "2", "3", "4"))
+        leased = await box.lease("a/x", 10)
+        await box.bury([r.id for r in leased], "http 400")
+        assert box.depth == 0
+
+        # another connection (as `redline outbox replay` is) puts them back
+        assert await asyncio.to_thread(replay_dead_letters, db) == 4
+        # the writer sees it at its next transaction (a forwarder's lease)
+        assert await box.lease("b/y", 1) == []
+        assert box.depth == 4
+        # the records replayed outside count against max_events
+        with pytest.raises(OutboxFull):
+            await box.append(entries("a/x", "5", "6", "7"))
+        await box.append(entries("a/x", "5", "6"))
+        assert box.depth == 6
+
+        # delivered: the depth comes down to zero, never below (the
+        # replay made them due at the real time)
+        clock.now = time.time() + 1
+        leased = await box.lease("a/x", 10)
+        assert len(leased) == 6
+        await box.ack([r.id for r in leased])
+        assert box.depth == 0
+        assert stored_ids(db) == []
+    finally:
+        await box.close()
+
+
 def test_cli_helpers_refuse_a_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "none.db"
 

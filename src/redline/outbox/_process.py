@@ -12,7 +12,8 @@ opens the file as the thread would (same schema, same pragmas), answers
 ``("ready", depth)`` or ``("error", reason)``, then reads calls
 ``(kind, args, now)``: everything that has arrived is run as one
 transaction (group commit) by the same code as the thread's, and one
-outcome per call goes back, in order. ``now`` is the gateway's clock, so
+outcome per call goes back, in order, with the records stored after that
+transaction. ``now`` is the gateway's clock, so
 due times are the same whichever writer runs. Leases live in the child's
 memory, as they lived in the thread's. The child exits when its input
 closes: at :meth:`RemoteWriter.finish`, or when the gateway dies, so it

@@ -34,13 +34,12 @@ def _portable(error: BaseException) -> BaseException:
 def _serve(path: Path, durability: str, requests: int, answers: Any) -> None:
     try:
         conn = _open_writer(path, durability)  # type: ignore[arg-type]
-        query = "SELECT COALESCE(SUM(waiting), 0) FROM outbox"
-        depth = conn.execute(query).fetchone()[0]
+        writer = _Writer(conn, time.time)
+        depth = writer.open_depth()
     except Exception as exc:
         _child.write_frame(answers, ("error", type(exc).__name__))
         return
     _child.write_frame(answers, ("ready", depth))
-    writer = _Writer(conn, time.time)
     commits = 0
     buffer = bytearray()
     try:
@@ -65,13 +64,13 @@ def _serve(path: Path, durability: str, requests: int, answers: Any) -> None:
                         outcome: tuple[Any, ...] = (
                             "ok",
                             _plain(done.result),
-                            done.depth_delta,
+                            writer.depth,
                             tuple(done.routes),
                             commits,
                         )
                     else:
                         error = call.error or OutboxUnavailable("outbox call failed")
-                        outcome = ("error", _portable(error), commits)
+                        outcome = ("error", _portable(error), writer.depth, commits)
                     out += _child.frame(outcome)
                 answers.write(out)
                 answers.flush()
