@@ -489,7 +489,7 @@ def test_previous_keys_need_a_clock_and_their_secret(
     monkeypatch.setenv("K2", KEY2.reveal())
     monkeypatch.delenv("K1", raising=False)
     policy = parse_policy("version: 1\n" + ROTATING, "t.yaml")
-    with pytest.raises(ConfigError, match=r"hash.previous\[0\].key.*K1"):
+    with pytest.raises(ConfigError, match=r"hash\.previous\.0\.key.*K1"):
         hasher_for(policy, tmp_path, tmp_path)
 
 
