@@ -57,6 +57,7 @@ from ._admin_models import (
     ProjectOut,
     PropertyFindingCount,
     ReloadOut,
+    ReloadRefusedOut,
     ReplayIn,
     ReplayOut,
     RouteOut,
@@ -64,6 +65,7 @@ from ._admin_models import (
     TokenCreated,
     TokenOut,
 )
+from ._reload import ReloadRefused
 from .metrics import policy_mode
 
 if TYPE_CHECKING:
@@ -330,12 +332,31 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
             refused_reloads=reloader.refusals if reloader else 0,
         )
 
-    @api.post("/policy/reload", response_model=ReloadOut, tags=["policy"])
-    async def reload_policy(_: Operator) -> ReloadOut:
+    @api.post(
+        "/policy/reload",
+        response_model=ReloadOut,
+        tags=["policy"],
+        responses={
+            409: {
+                "model": ReloadRefusedOut,
+                "description": "the policy file was refused (the policy in "
+                "force is kept), or this gateway does not reload its policy",
+            }
+        },
+    )
+    async def reload_policy(_: Operator) -> ReloadOut | JSONResponse:
         reloader = gateway.reloader
         if reloader is None:
-            raise HTTPException(409, "this gateway does not reload its policy")
-        swapped = await reloader.reload("admin API")
+            return _refused_reload("this gateway does not reload its policy", [], None)
+        try:
+            swapped = await reloader.attempt("admin API")
+        except ReloadRefused as exc:
+            return _refused_reload(
+                "policy reload refused: the policy in force is kept",
+                exc.lines,
+                exc.kept,
+            )
+        # False: the file holds the policy already in force
         return ReloadOut(reloaded=swapped, digest=gateway.engine.policy.digest)
 
     @api.get("/outbox", response_model=OutboxOut, tags=["outbox"])
@@ -414,6 +435,11 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
         )
 
     return _Audited(api, gateway, AdminAuth(store))
+
+
+def _refused_reload(detail: str, errors: list[str], kept: str | None) -> JSONResponse:
+    body = ReloadRefusedOut(detail=detail, errors=errors, digest=kept)
+    return JSONResponse(body.model_dump(), 409)
 
 
 def _stored_only(key_id: str) -> None:
