@@ -508,3 +508,21 @@ def test_a_refused_policy_reload_is_an_error_naming_file_line_and_column(
             (200, "allowed"),
             (409, "refused"),
         ]
+
+
+def test_replaying_a_route_that_does_not_exist_is_404(admin: Admin) -> None:
+    unknown = admin.as_role(
+        "operator", "POST", "/dead-letters/replay", json={"route": "web/nope"}
+    )
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["detail"].startswith("no route with that name")
+    assert "web/nope" not in unknown.text
+    # a route of the config, with nothing dead, and every route: 200
+    known = admin.as_role(
+        "operator", "POST", "/dead-letters/replay", json={"route": "demo/local"}
+    )
+    assert known.json() == {"replayed": 0}
+    every = admin.as_role("operator", "POST", "/dead-letters/replay", json={})
+    assert every.json() == {"replayed": 0}
+    doc = httpx.get(admin.url + "/openapi.json", timeout=10).json()
+    assert "404" in doc["paths"]["/dead-letters/replay"]["post"]["responses"]

@@ -46,6 +46,7 @@ from ._admin_models import (
     MAX_LABEL,
     DeadLetterOut,
     DestinationOut,
+    ErrorOut,
     FindingCount,
     FindingsOut,
     KeyCreate,
@@ -395,8 +396,30 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
             for d in letters
         ]
 
-    @api.post("/dead-letters/replay", response_model=ReplayOut, tags=["outbox"])
+    @api.post(
+        "/dead-letters/replay",
+        response_model=ReplayOut,
+        tags=["outbox"],
+        responses={404: {"model": ErrorOut, "description": "no such route"}},
+    )
     async def replay(body: ReplayIn, _: Operator) -> ReplayOut:
+        if body.route is not None:
+            # a route of the config, or one the outbox still holds records of
+            # (a project or destination since removed)
+            known = {
+                f"{p.name}/{u.destination}"
+                for p in gateway.config.projects.values()
+                for u in p.upstreams
+            }
+            if body.route not in known:
+                stats = await gateway.outbox.stats()
+                if body.route not in {r.route for r in stats}:
+                    # not echoed: a name that is no route may be anything
+                    raise HTTPException(
+                        404,
+                        "no route with that name: a route is project/destination "
+                        "of the config, as GET /admin/outbox lists them",
+                    )
         count = await gateway.outbox.replay(body.route)
         return ReplayOut(replayed=count)
 
