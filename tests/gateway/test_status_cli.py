@@ -69,14 +69,18 @@ def test_status_asks_for_the_token_when_the_dashboard_has_one(
     with gateway_thread(config) as gw:
         runner = CliRunner()
         refused = runner.invoke(main, ["status", "--url", gw.url])
-        monkeypatch.setenv("OTHER_VAR", "wrong")
+        monkeypatch.setenv("OTHER_VAR", "status-token-wrong-9")
         wrong = runner.invoke(
             main, ["status", "--url", gw.url, "--token-env", "OTHER_VAR"]
         )
         # from the config's server.ui_token
         allowed = runner.invoke(main, ["status", "--config", str(config)])
     assert refused.exit_code != 0
-    assert "dashboard token" in refused.output
+    assert "the gateway wants its dashboard token" in refused.output
+    # a token given and refused is told apart from none given
     assert wrong.exit_code != 0
+    assert "the dashboard token was refused" in wrong.output
+    assert "wants its dashboard token" not in wrong.output
+    assert "status-token-wrong-9" not in wrong.output
     assert allowed.exit_code == 0, allowed.output
     assert "status-token-1" not in refused.output + wrong.output + allowed.output
