@@ -84,3 +84,20 @@ def test_status_asks_for_the_token_when_the_dashboard_has_one(
     assert "status-token-wrong-9" not in wrong.output
     assert allowed.exit_code == 0, allowed.output
     assert "status-token-1" not in refused.output + wrong.output + allowed.output
+
+
+def test_status_names_the_config_whose_token_variable_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDLINE_TEST_UNSET_UI_TOKEN", raising=False)
+    config = write_config(
+        tmp_path, extra="  ui_token: {env: REDLINE_TEST_UNSET_UI_TOKEN}\n"
+    )
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 2
+    # the file, and the line and column of server.ui_token in it
+    assert result.output.startswith(
+        f"redline: {config}:5:13: server.ui_token: environment variable "
+        "REDLINE_TEST_UNSET_UI_TOKEN is not set"
+    ), result.output
+    assert "<config>" not in result.output
