@@ -11,7 +11,7 @@ from typing import IO, Any
 import click
 import orjson
 
-from . import _logs
+from . import _logs, _yaml
 from . import config as config_mod
 from ._datadir import PRIVATE_UMASK
 from .cli_audit import audit
@@ -456,8 +456,8 @@ def status(
                 token = server.ui_token.resolve(
                     config.base_dir, "server.ui_token"
                 ).reveal()
-            except RedlineError as exc:
-                _fail(exc)
+            except ConfigError as exc:
+                _fail(_in_config(config, ("server", "ui_token"), exc))
     try:
         body = fetch_status(url, token)
     except RedlineError as exc:
@@ -467,6 +467,30 @@ def status(
         click.echo(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode())
         return
     render_status(body)
+
+
+def _in_config(
+    config: config_mod.Config, where: tuple[str, ...], exc: ConfigError
+) -> ConfigError:
+    """``exc``, about a field of the config, at the config's name and the
+    field's line when the file has it (not when it came from the
+    environment)."""
+    line = column = None
+    try:
+        text = (
+            Path(config.source).read_text(encoding="utf-8")
+            if not config.source.startswith("<")
+            else config_mod.default_config_text()
+        )
+        _, marks = _yaml.load(text, config.source)
+        found = marks.get(where)
+        if found is not None:
+            line, column = found
+    except (OSError, ConfigError):
+        pass
+    return ConfigError(
+        exc.reason, path=config.source, line=line, column=column, fix=exc.fix
+    )
 
 
 if __name__ == "__main__":

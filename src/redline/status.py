@@ -38,6 +38,12 @@ def fetch_status(
         raise StatusUnavailable(
             f"cannot reach the gateway at {url} ({type(exc).__name__})"
         ) from None
+    if response.status_code == 401 and token:
+        raise StatusUnavailable(
+            "the dashboard token was refused: check that server.ui_token in the "
+            "config (or the variable given to --token-env) holds the token the "
+            "gateway was started with"
+        )
     if response.status_code == 401:
         raise StatusUnavailable(
             "the gateway wants its dashboard token: set server.ui_token in the "

@@ -69,14 +69,35 @@ def test_status_asks_for_the_token_when_the_dashboard_has_one(
     with gateway_thread(config) as gw:
         runner = CliRunner()
         refused = runner.invoke(main, ["status", "--url", gw.url])
-        monkeypatch.setenv("OTHER_VAR", "wrong")
+        monkeypatch.setenv("OTHER_VAR", "status-token-wrong-9")
         wrong = runner.invoke(
             main, ["status", "--url", gw.url, "--token-env", "OTHER_VAR"]
         )
         # from the config's server.ui_token
         allowed = runner.invoke(main, ["status", "--config", str(config)])
     assert refused.exit_code != 0
-    assert "dashboard token" in refused.output
+    assert "the gateway wants its dashboard token" in refused.output
+    # a token given and refused is told apart from none given
     assert wrong.exit_code != 0
+    assert "the dashboard token was refused" in wrong.output
+    assert "wants its dashboard token" not in wrong.output
+    assert "status-token-wrong-9" not in wrong.output
     assert allowed.exit_code == 0, allowed.output
     assert "status-token-1" not in refused.output + wrong.output + allowed.output
+
+
+def test_status_names_the_config_whose_token_variable_is_unset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REDLINE_TEST_UNSET_UI_TOKEN", raising=False)
+    config = write_config(
+        tmp_path, extra="  ui_token: {env: REDLINE_TEST_UNSET_UI_TOKEN}\n"
+    )
+    result = CliRunner().invoke(main, ["status", "--config", str(config)])
+    assert result.exit_code == 2
+    # the file, and the line and column of server.ui_token in it
+    assert result.output.startswith(
+        f"redline: {config}:5:13: server.ui_token: environment variable "
+        "REDLINE_TEST_UNSET_UI_TOKEN is not set"
+    ), result.output
+    assert "<config>" not in result.output

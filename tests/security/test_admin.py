@@ -438,3 +438,91 @@ def test_an_expiring_admin_token_cannot_make_one_that_outlives_it(
     # a token without expiry is not held back
     plain = admin.as_role("admin", "POST", "/tokens", json={"role": "viewer"})
     assert plain.status_code == 201
+
+
+POLICY = """\
+version: 1
+events:
+  checkout:
+    properties:
+      plan: drop
+"""
+# a hash key pasted inline (line 4) and a misspelt action (line 8)
+CANARY_KEY = "canary-hash-key-0123456789abcdef"
+BROKEN_POLICY = f"""\
+version: 1
+hash:
+  key_id: k1
+  key: {CANARY_KEY}
+events:
+  checkout:
+    properties:
+      plan: drpo
+"""
+
+
+def test_a_refused_policy_reload_is_an_error_naming_file_line_and_column(
+    tmp_path: Path,
+) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    config = write_config(tmp_path, policy=policy)
+    store = KeyStore.in_dir(tmp_path / "data")
+    made, secret = store.create_token("operator", label="reloads")
+    store.close()
+    with gateway_thread(config) as gw:
+        admin = Admin(gw, {"operator": (made.id, secret.reveal())})
+        kept = gw.gateway.engine.policy.digest
+        same = admin.as_role("operator", "POST", "/policy/reload")
+        assert same.status_code == 200
+        assert same.json() == {"reloaded": False, "digest": kept}
+
+        policy.write_text(BROKEN_POLICY)
+        refused = admin.as_role("operator", "POST", "/policy/reload")
+        assert refused.status_code == 409, refused.text
+        body = refused.json()
+        assert body["detail"] == "policy reload refused: the policy in force is kept"
+        assert body["digest"] == kept
+        assert body["errors"][0].startswith(f"{policy}:4:8: hash.key: ")
+        assert body["errors"][1].startswith(f"{policy}:8:13: events.checkout")
+        assert CANARY_KEY not in refused.text
+        # the old policy still serves
+        assert gw.gateway.engine.policy.digest == kept
+        # and the document declares the answer
+        doc = httpx.get(admin.url + "/openapi.json", timeout=10).json()
+        declared = doc["paths"]["/policy/reload"]["post"]["responses"]["409"]
+        assert declared["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/ReloadRefusedOut"
+        }
+
+        # and the admin call is audited as what it was
+        def reloads() -> list[dict[str, Any]]:
+            return [
+                r["data"]
+                for r in _access(gw.config.data_dir)
+                if r["data"]["route"] == "/admin/policy/reload"
+            ]
+
+        wait_for(lambda: len(reloads()) == 2)
+        assert [(r["status"], r["outcome"]) for r in reloads()] == [
+            (200, "allowed"),
+            (409, "refused"),
+        ]
+
+
+def test_replaying_a_route_that_does_not_exist_is_404(admin: Admin) -> None:
+    unknown = admin.as_role(
+        "operator", "POST", "/dead-letters/replay", json={"route": "web/nope"}
+    )
+    assert unknown.status_code == 404, unknown.text
+    assert unknown.json()["detail"].startswith("no route with that name")
+    assert "web/nope" not in unknown.text
+    # a route of the config, with nothing dead, and every route: 200
+    known = admin.as_role(
+        "operator", "POST", "/dead-letters/replay", json={"route": "demo/local"}
+    )
+    assert known.json() == {"replayed": 0}
+    every = admin.as_role("operator", "POST", "/dead-letters/replay", json={})
+    assert every.json() == {"replayed": 0}
+    doc = httpx.get(admin.url + "/openapi.json", timeout=10).json()
+    assert "404" in doc["paths"]["/dead-letters/replay"]["post"]["responses"]

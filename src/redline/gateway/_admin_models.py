@@ -131,6 +131,15 @@ class ReloadOut(_Out):
     digest: str
 
 
+class ReloadRefusedOut(_Out):
+    detail: str
+    errors: list[str] = Field(
+        description="what is wrong with the policy file, one line each, as "
+        "`redline policy check` prints it (file:line:column: problem (fix))"
+    )
+    digest: str | None = Field(description="the policy kept in force")
+
+
 class RouteOut(_Out):
     route: str
     depth: int

@@ -45,6 +45,19 @@ Fingerprint = tuple[int, int, int]
 _FIELD = re.compile(r"([A-Za-z_]\w*(?:\.\w+|\[\d+\])*): ")
 
 
+class ReloadRefused(Exception):
+    """A reload that was refused; the policy in force was kept.
+
+    ``lines`` are the errors as the CLI prints them (file:line:column:
+    what is wrong, and the fix), or, for a failure that is not about the
+    file, its kind only. Neither carries values from the file."""
+
+    def __init__(self, lines: list[str], kept: str) -> None:
+        self.lines = lines
+        self.kept = kept
+        super().__init__("; ".join(lines))
+
+
 class PolicyReloader:
     """Watches one policy file and swaps the gateway's engine when it
     changes. ``make_engine`` builds the engine for a compiled policy (it
@@ -111,7 +124,16 @@ class PolicyReloader:
 
     async def reload(self, trigger: str) -> bool:
         """Load the policy file again and put it in force if it is valid
-        and differs from the one in force. True when it was swapped in."""
+        and differs from the one in force. True when it was swapped in;
+        False when it was unchanged or refused (and logged)."""
+        try:
+            return await self.attempt(trigger)
+        except ReloadRefused:
+            return False
+
+    async def attempt(self, trigger: str) -> bool:
+        """As :meth:`reload`, but a refused policy raises
+        :class:`ReloadRefused` with its errors."""
         async with self._lock:
             # taken before reading, so a write during the load is noticed
             self._seen = self._fingerprint()
@@ -127,7 +149,7 @@ class PolicyReloader:
                     exc,
                     extra={"trigger": trigger, "digest": current},
                 )
-                return False
+                raise ReloadRefused(exc.lines(), current) from None
             except Exception as exc:  # never let a reload take the gateway down
                 self.refusals += 1
                 self._audit_refusal(trigger, current, exc)
@@ -137,7 +159,10 @@ class PolicyReloader:
                     current[:12],
                     extra={"trigger": trigger, "digest": current},
                 )
-                return False
+                raise ReloadRefused(
+                    [f"the policy could not be loaded ({type(exc).__name__})"],
+                    current,
+                ) from None
             digest = engine.policy.digest
             if digest == current:
                 log.info(

@@ -46,6 +46,7 @@ from ._admin_models import (
     MAX_LABEL,
     DeadLetterOut,
     DestinationOut,
+    ErrorOut,
     FindingCount,
     FindingsOut,
     KeyCreate,
@@ -57,6 +58,7 @@ from ._admin_models import (
     ProjectOut,
     PropertyFindingCount,
     ReloadOut,
+    ReloadRefusedOut,
     ReplayIn,
     ReplayOut,
     RouteOut,
@@ -64,6 +66,7 @@ from ._admin_models import (
     TokenCreated,
     TokenOut,
 )
+from ._reload import ReloadRefused
 from .metrics import policy_mode
 
 if TYPE_CHECKING:
@@ -330,12 +333,31 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
             refused_reloads=reloader.refusals if reloader else 0,
         )
 
-    @api.post("/policy/reload", response_model=ReloadOut, tags=["policy"])
-    async def reload_policy(_: Operator) -> ReloadOut:
+    @api.post(
+        "/policy/reload",
+        response_model=ReloadOut,
+        tags=["policy"],
+        responses={
+            409: {
+                "model": ReloadRefusedOut,
+                "description": "the policy file was refused (the policy in "
+                "force is kept), or this gateway does not reload its policy",
+            }
+        },
+    )
+    async def reload_policy(_: Operator) -> ReloadOut | JSONResponse:
         reloader = gateway.reloader
         if reloader is None:
-            raise HTTPException(409, "this gateway does not reload its policy")
-        swapped = await reloader.reload("admin API")
+            return _refused_reload("this gateway does not reload its policy", [], None)
+        try:
+            swapped = await reloader.attempt("admin API")
+        except ReloadRefused as exc:
+            return _refused_reload(
+                "policy reload refused: the policy in force is kept",
+                exc.lines,
+                exc.kept,
+            )
+        # False: the file holds the policy already in force
         return ReloadOut(reloaded=swapped, digest=gateway.engine.policy.digest)
 
     @api.get("/outbox", response_model=OutboxOut, tags=["outbox"])
@@ -374,8 +396,30 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
             for d in letters
         ]
 
-    @api.post("/dead-letters/replay", response_model=ReplayOut, tags=["outbox"])
+    @api.post(
+        "/dead-letters/replay",
+        response_model=ReplayOut,
+        tags=["outbox"],
+        responses={404: {"model": ErrorOut, "description": "no such route"}},
+    )
     async def replay(body: ReplayIn, _: Operator) -> ReplayOut:
+        if body.route is not None:
+            # a route of the config, or one the outbox still holds records of
+            # (a project or destination since removed)
+            known = {
+                f"{p.name}/{u.destination}"
+                for p in gateway.config.projects.values()
+                for u in p.upstreams
+            }
+            if body.route not in known:
+                stats = await gateway.outbox.stats()
+                if body.route not in {r.route for r in stats}:
+                    # not echoed: a name that is no route may be anything
+                    raise HTTPException(
+                        404,
+                        "no route with that name: a route is project/destination "
+                        "of the config, as GET /admin/outbox lists them",
+                    )
         count = await gateway.outbox.replay(body.route)
         return ReplayOut(replayed=count)
 
@@ -414,6 +458,11 @@ def admin_app(gateway: Gateway, store: KeyStore) -> ASGIApp:
         )
 
     return _Audited(api, gateway, AdminAuth(store))
+
+
+def _refused_reload(detail: str, errors: list[str], kept: str | None) -> JSONResponse:
+    body = ReloadRefusedOut(detail=detail, errors=errors, digest=kept)
+    return JSONResponse(body.model_dump(), 409)
 
 
 def _stored_only(key_id: str) -> None:
