@@ -43,6 +43,7 @@ from ..protocols.mixpanel import (
     endpoint_for,
 )
 from ._partial import PartialDelivery
+from ._person import riding
 
 __all__ = [
     "REGION_BASE_URLS",
@@ -412,13 +413,10 @@ def with_person_updates(
         return events, None
     items: list[Event] = []
     owners: list[int] = []
-    for index, event in enumerate(events):
+    for index, event, person in riding(events):
         items.append(event)
         owners.append(index)
-        person = event.envelope.get(PERSON)
-        if event.kind is not Kind.TRACK or not isinstance(person, dict):
-            continue
-        if event.distinct_id is None:
+        if person is None:
             continue
         for op in _ENGAGE_OPS:
             value = person.get(op)

@@ -27,8 +27,8 @@ import httpx
 from ..errors import DeliveryError
 from ..events import Event, Kind
 from ..protocols import segment
-from ..protocols._vendor import PERSON
 from . import _vendor_http
+from ._person import riding
 
 __all__ = ["MAX_REQUEST_BYTES", "REGION_BASE_URLS", "SegmentDestination"]
 
@@ -96,14 +96,11 @@ def _with_identifies(events: Sequence[Event]) -> tuple[list[Event], list[int]]:
     index of the event it belongs to."""
     items: list[Event] = []
     owners: list[int] = []
-    for index, event in enumerate(events):
+    for index, event, person in riding(events):
         items.append(event)
         owners.append(index)
-        person = event.envelope.get(PERSON)
-        if event.kind is not Kind.TRACK or not isinstance(person, dict):
-            continue
-        traits = person.get("$set")
-        if not isinstance(traits, dict) or not traits or event.distinct_id is None:
+        traits = None if person is None else person.get("$set")
+        if not isinstance(traits, dict) or not traits:
             continue
         items.append(
             Event(
