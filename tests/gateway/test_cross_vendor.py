@@ -143,21 +143,26 @@ def test_segment_sdk_in_mixpanel_out(tmp: Path, standin: MixpanelStandin) -> Non
     assert props["$user_id"] == props["distinct_id"]
 
 
+def _signup_with_person_properties(url: str) -> None:
+    """A posthog SDK capture carrying $set and $set_once."""
+    client = Posthog("demo", host=url, sync_mode=True)
+    client.capture(
+        distinct_id="user_5be1",
+        event="signup",
+        properties={
+            "company_size": "11-50",
+            "$set": {"plan": "pro", "$email": "ruth.ito@example.com"},
+            "$set_once": {"$initial_referrer": "https://ads.example.net/?e=1#x"},
+        },
+    )
+
+
 def test_posthog_person_properties_reach_mixpanel_as_profile_updates(
     tmp: Path, standin: MixpanelStandin
 ) -> None:
     config = write_config(tmp, **mixpanel_destination(standin))
     with gateway_thread(config) as gw:
-        client = Posthog("demo", host=gw.url, sync_mode=True)
-        client.capture(
-            distinct_id="user_5be1",
-            event="signup",
-            properties={
-                "company_size": "11-50",
-                "$set": {"plan": "pro", "$email": "ruth.ito@example.com"},
-                "$set_once": {"$initial_referrer": "https://ads.example.net/?e=1#x"},
-            },
-        )
+        _signup_with_person_properties(gw.url)
         wait_for(lambda: len(standin.events) >= 3)
         time.sleep(0.3)
 
@@ -192,16 +197,7 @@ def test_posthog_person_properties_reach_segment_as_an_identify(
             forward=f"      - destination: seg\n        token: {{env: {SEG_ENV}}}\n",
         )
         with gateway_thread(config) as gw:
-            client = Posthog("demo", host=gw.url, sync_mode=True)
-            client.capture(
-                distinct_id="user_5be1",
-                event="signup",
-                properties={
-                    "company_size": "11-50",
-                    "$set": {"plan": "pro", "$email": "ruth.ito@example.com"},
-                    "$set_once": {"$initial_referrer": "https://ads.example.net/"},
-                },
-            )
+            _signup_with_person_properties(gw.url)
             wait_for(lambda: len(seg.events) >= 2)
             time.sleep(0.3)
 
